@@ -1,0 +1,41 @@
+# One-command set-up. `make lab` opens the course; `make test` runs the whole suite.
+# Both create the virtual environment when it is missing and reuse it afterwards.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup data lab test unit notebooks bench clean-venv
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+# Datasets into the data root (DIFFUSION_COURSE_DATA, default ~/.cache/diffusion_course/data):
+# from ../shared/data when it is beside the checkout (offline, ~3 s), else downloaded by torchvision.
+data: $(STAMP)
+	$(PY) -m diffusion_course.data prepare
+
+lab: data
+	$(VENV)/bin/jupyter lab notebooks/00_welcome.ipynb
+
+# The whole suite: unit tests, then every notebook under nbval in QUICK mode, offline.
+test: data
+	DIFFUSION_COURSE_QUICK=1 DIFFUSION_COURSE_DOWNLOAD=0 $(PY) -m pytest
+
+unit: $(STAMP)
+	DIFFUSION_COURSE_QUICK=1 DIFFUSION_COURSE_DOWNLOAD=0 $(PY) -m pytest tests
+
+notebooks: data
+	DIFFUSION_COURSE_QUICK=1 DIFFUSION_COURSE_DOWNLOAD=0 $(PY) -m pytest notebooks
+
+bench: $(STAMP)
+	$(PY) benchmarks/sampler_overhead.py
+
+clean-venv:
+	rm -rf $(VENV)

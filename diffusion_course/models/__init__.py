@@ -1,0 +1,1 @@
+"""Neural networks of the course: they know nothing about noise schedules."""
