@@ -59,7 +59,7 @@ class NoiseSchedule:
 
     ``NoiseSchedule(betas)`` validates ``betas`` (1-D, finite, in (0, 1); the last may be 1)
     and derives ``alphas = 1 - betas`` and ``alpha_bar = cumprod(alphas)``. The lookups
-    ``alpha(t)``, ``sigma(t)``, ``snr(t)``, ``log_snr(t)`` take an int or an integer tensor of
+    ``beta(t)``, ``alpha(t)``, ``sigma(t)``, ``snr(t)``, ``log_snr(t)`` take an int or an integer tensor of
     timesteps in ``0..T-1`` and return float64 tensors on ``t``'s device (cast to the data's
     dtype at the point of use, e.g. with :func:`expand`).
     """
@@ -87,6 +87,10 @@ class NoiseSchedule:
             raise ValueError(f"t must lie in 0..{self.T - 1}; got values in "
                              f"{idx.min().item()}..{idx.max().item()}")
         return table[idx].to(device)
+
+    def beta(self, t: TimeLike) -> Tensor:
+        """Per-step noise variance ``beta_t`` of ``q(x_t | x_{t-1})`` (Ho et al. 2020, eq. 2)."""
+        return self._lookup(self.betas, t)
 
     def alpha(self, t: TimeLike) -> Tensor:
         """Signal scale ``sqrt(alpha_bar_t)`` of ``q(x_t | x_0)`` (Ho et al. 2020, eq. 4)."""
@@ -133,7 +137,10 @@ def expand(values: Union[float, Tensor], x: Tensor) -> Tensor:
     ``(B, 1, ..., 1)``) or a tensor already broadcastable to ``x``. The result has ``x``'s
     dtype and device (the float64 tables are cast here, at the point of use).
     """
-    v = torch.as_tensor(values).to(device=x.device, dtype=x.dtype)
+    if isinstance(values, Tensor):
+        v = values.to(device=x.device, dtype=x.dtype)
+    else:  # straight to x's dtype: a float through float32 would lose precision
+        v = torch.as_tensor(values, dtype=x.dtype, device=x.device)
     if v.ndim == 1 and x.ndim > 1:
         if v.shape[0] != x.shape[0]:
             raise ValueError(f"per-sample values of shape {tuple(v.shape)} do not match the batch "
