@@ -44,7 +44,7 @@ def _batch_t(t: Union[int, Tensor], x: Tensor, keep_int: bool = False) -> Union[
 
 
 def noise_like(x: Tensor, generator: Optional[torch.Generator] = None) -> Tensor:
-    """Standard Gaussian noise shaped like ``x``, drawn from ``generator`` (on its device) and moved to x's."""
+    """Standard Gaussian noise like ``x``, drawn from ``generator`` (on its device), on x's device."""
     dev = generator.device if generator is not None else x.device
     return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=dev).to(x.device)
 
@@ -58,7 +58,9 @@ def q_sample(x0: Tensor, t: Union[int, Tensor], schedule: NoiseSchedule, noise: 
 
 
 def q_step(x_prev: Tensor, t: Union[int, Tensor], schedule: NoiseSchedule, noise: Tensor) -> Tensor:
-    """One Markov forward step (Ho et al. 2020, eq. 2): ``x_t = sqrt(1 - beta_t) x_{t-1} + sqrt(beta_t) eps``.
+    """One Markov forward step (Ho et al. 2020, eq. 2).
+
+    ``x_t = sqrt(1 - beta_t) x_{t-1} + sqrt(beta_t) eps``, for teaching and testing.
 
     ``x_prev`` is the sample at index ``t - 1`` (the data itself when ``t = 0``).
     """
@@ -88,7 +90,8 @@ def q_posterior(x0: Tensor, x_t: Tensor, t: Union[int, Tensor],
                 schedule: NoiseSchedule) -> Tuple[Tensor, Tensor]:
     """Forward-process posterior q(x_{t-1} | x_t, x0) (Ho et al. 2020, eqs. 6-7).
 
-    ``mean = sqrt(abar_{t-1}) beta_t / (1 - abar_t) x0 + sqrt(alpha_t) (1 - abar_{t-1}) / (1 - abar_t) x_t``,
+    ``mean = sqrt(abar_{t-1}) beta_t / (1 - abar_t) x0
+    + sqrt(alpha_t) (1 - abar_{t-1}) / (1 - abar_t) x_t``,
     ``variance = (1 - abar_{t-1}) / (1 - abar_t) beta_t``, with ``abar_{-1} = 1``. At ``t = 0`` the
     "previous" sample is the data itself, so the mean is exactly ``x0`` and the variance is 0.
     Returns ``(mean, variance)``; ``variance`` has shape ``(B, 1, ..., 1)`` and x's dtype.
@@ -111,7 +114,7 @@ def q_posterior(x0: Tensor, x_t: Tensor, t: Union[int, Tensor],
 
 def sample_timesteps(batch: int, schedule: NoiseSchedule, generator: Optional[torch.Generator] = None,
                      device: Optional[Union[str, torch.device]] = None) -> Tensor:
-    """Training timesteps t ~ Uniform{0, ..., T-1} (Ho et al. 2020, Algorithm 1), a ``(batch,)`` LongTensor."""
+    """Training timesteps t ~ Uniform{0..T-1} (Ho et al. 2020, Algorithm 1), a (batch,) LongTensor."""
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ValueError(f"batch must be a positive int; got {batch!r}")
     gen_device = generator.device if generator is not None else device

@@ -59,9 +59,9 @@ class NoiseSchedule:
 
     ``NoiseSchedule(betas)`` validates ``betas`` (1-D, finite, in (0, 1); the last may be 1)
     and derives ``alphas = 1 - betas`` and ``alpha_bar = cumprod(alphas)``. The lookups
-    ``beta(t)``, ``alpha(t)``, ``sigma(t)``, ``snr(t)``, ``log_snr(t)`` take an int or an integer tensor of
-    timesteps in ``0..T-1`` and return float64 tensors on ``t``'s device (cast to the data's
-    dtype at the point of use, e.g. with :func:`expand`).
+    ``beta(t)``, ``alpha(t)``, ``sigma(t)``, ``snr(t)``, ``log_snr(t)`` take an int or an
+    integer tensor of timesteps in ``0..T-1`` and return float64 tensors on ``t``'s device
+    (cast to the data's dtype at the point of use, e.g. with :func:`expand`).
     """
 
     def __init__(self, betas: Tensor) -> None:
@@ -76,7 +76,8 @@ class NoiseSchedule:
 
     def _lookup(self, table: Tensor, t: TimeLike) -> Tensor:
         if isinstance(t, bool) or not isinstance(t, (int, Tensor)):
-            raise ValueError(f"t must be an int or an integer tensor in 0..{self.T - 1}; got {type(t).__name__}")
+            raise ValueError(f"t must be an int or an integer tensor in 0..{self.T - 1}; "
+                             f"got {type(t).__name__}")
         if isinstance(t, Tensor):
             if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
                 raise ValueError(f"t must have an integer dtype (e.g. torch.long); got {t.dtype}")
@@ -200,7 +201,8 @@ def sigmoid_schedule(T: int = 1000, start: float = -3.0, end: float = 3.0, tau: 
     """
     _check_T(T)
     if not end > start or not tau > 0:
-        raise ValueError(f"sigmoid schedule needs end > start and tau > 0; got start={start}, end={end}, tau={tau}")
+        raise ValueError(f"sigmoid schedule needs end > start and tau > 0; "
+                         f"got start={start}, end={end}, tau={tau}")
     v_start = torch.sigmoid(torch.tensor(start / tau, dtype=torch.float64))
     v_end = torch.sigmoid(torch.tensor(end / tau, dtype=torch.float64))
 
@@ -227,7 +229,11 @@ def rescale_zero_terminal_snr(schedule: NoiseSchedule) -> NoiseSchedule:
 
 
 def make_schedule(name: str, T: int = 1000, zero_terminal_snr: bool = False, **kw) -> NoiseSchedule:
-    """Build a named schedule ("linear", "cosine", "sigmoid"), optionally with zero terminal SNR (Lin et al. 2024)."""
+    """Build a named schedule: "linear" (Ho et al. 2020), "cosine" (Nichol & Dhariwal 2021), "sigmoid".
+
+    ``zero_terminal_snr=True`` applies :func:`rescale_zero_terminal_snr` (Lin et al. 2024);
+    ``kw`` goes to the constructor (e.g. ``beta_end`` for linear, ``s`` for cosine).
+    """
     builders = {"linear": linear_schedule, "cosine": cosine_schedule, "sigmoid": sigmoid_schedule}
     if name not in builders:
         raise ValueError(f"unknown schedule {name!r}; expected one of {SCHEDULES}")
