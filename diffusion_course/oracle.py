@@ -132,7 +132,7 @@ class GaussianMixture:
 
     def component_log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """``log w_k + log N(x; mu_k, Sigma_k)`` for each row of ``x`` (B, D) and component: (B, K)."""
-        return _component_log_prob(self, x.to(_F64), torch.ones(1, dtype=_F64), torch.zeros(1, dtype=_F64))
+        return _noised_components(self, x.to(_F64), torch.ones(1, dtype=_F64), torch.zeros(1, dtype=_F64))[0]
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Mixture log-density ``log p(x)`` of each row of ``x`` (B, D), in float64."""
@@ -149,30 +149,27 @@ class GaussianMixture:
         a, s = (_as64(v, name).reshape(-1).expand(B) for v, name in ((alpha, "alpha"), (sigma, "sigma")))
         if (s <= 0).any():
             raise ValueError("posterior needs sigma > 0; at sigma = 0 the data are observed exactly")
-        logits = _component_log_prob(self, x, a, s)  # (B, K)
+        logits, z, var = _noised_components(self, x, a, s)
         if y is not None:
             cond = y >= 0
             mask = torch.nn.functional.one_hot(y.clamp_min(0), self.K).bool() | ~cond[:, None]
             logits = logits.masked_fill(~mask, -math.inf)
         resp = torch.softmax(logits, dim=1)
         # E[x0 | x_t, k] = mu_k + alpha U_k diag(lam / (alpha^2 lam + sigma^2)) U_k^T (x_t - alpha mu_k)
-        r = x[:, None, :] - a[:, None, None] * self.means  # (B, K, D)
-        z = torch.einsum("kdj,bkd->bkj", self._U, r)
-        gain = self._lam / (a[:, None, None] ** 2 * self._lam + s[:, None, None] ** 2)
-        x0_k = self.means + a[:, None, None] * torch.einsum("kdj,bkj->bkd", self._U, gain * z)
-        x0 = torch.einsum("bk,bkd->bd", resp, x0_k)
-        eps = (x - a[:, None] * x0) / s[:, None]
-        return Posterior(x0, eps, -eps / s[:, None], resp)
+        x0_k = torch.einsum("kdj,bkj->bkd", self._U, (self._lam / var) * z)
+        x0 = self.means.T @ resp.T + a * torch.einsum("bk,bkd->db", resp, x0_k)
+        eps = (x - (a * x0).T) / s[:, None]
+        return Posterior(x0.T, eps, -eps / s[:, None], resp)
 
 
-def _component_log_prob(mix: GaussianMixture, x: torch.Tensor, a: torch.Tensor, s: torch.Tensor):
-    """``log w_k + log N(x; a mu_k, a^2 Sigma_k + s^2 I)`` per row and component, via eigenvectors."""
+def _noised_components(mix: GaussianMixture, x: torch.Tensor, a: torch.Tensor, s: torch.Tensor):
+    """Per row and component of the noised mixture: ``log w_k + log N(x; a mu_k, C_k)``, the
+    whitening coordinates ``z = U_k^T (x - a mu_k)`` and the variances ``diag(U_k^T C_k U_k)``."""
     var = a.reshape(-1, 1, 1) ** 2 * mix._lam + s.reshape(-1, 1, 1) ** 2  # (B or 1, K, D)
-    r = x[:, None, :] - a.reshape(-1, 1, 1) * mix.means
-    z = torch.einsum("kdj,bkd->bkj", mix._U, r)
-    maha = (z**2 / var).sum(-1)
+    z = torch.einsum("kdj,bkd->bkj", mix._U, x[:, None, :] - a.reshape(-1, 1, 1) * mix.means)
+    maha = (z * z / var).sum(-1)
     logdet = var.log().sum(-1)
-    return mix.weights.log() - 0.5 * (maha + logdet + mix.D * math.log(2 * math.pi))
+    return mix.weights.log() - 0.5 * (maha + logdet + mix.D * math.log(2 * math.pi)), z, var
 
 
 class MixtureDenoiser:
