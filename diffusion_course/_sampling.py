@@ -1,27 +1,21 @@
 """Shared plumbing of the samplers: input checks, the model wrapper, noise draws (private).
 
 Every sampler steps through ``timesteps`` (strictly descending training timesteps) and then
-to clean data (``alpha_bar = 1``). Coefficients are computed in Python floats (double
+to clean data (``alpha_bar = 1``). Update coefficients are computed in Python floats (double
 precision) from the float64 ``schedule.alpha_bar`` table, so they meet the data in its own
-dtype at the point of use.
+dtype at the point of use; the alpha and sigma handed to :mod:`param` for converting
+predictions are made once per run as 0-d tensors on the data's device (no per-step copy).
 """
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from typing import Callable
 
 import torch
 from torch import Tensor
 
+from .forward import noise_like  # noqa: F401  (re-used by the samplers)
 from .param import check_prediction, to_eps, to_x0
-
-
-def noise_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
-    """Standard normal noise shaped like ``x``, drawn from ``generator`` (on its own device)."""
-    if generator is None:
-        return torch.randn_like(x)
-    z = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=generator.device)
-    return z.to(x.device)
 
 
 def check_timesteps(timesteps, T: int) -> list[int]:
@@ -59,6 +53,11 @@ class Denoiser:
         self.timesteps = check_timesteps(timesteps, self.abar.numel())
         self.model, self.prediction = model, check_prediction(prediction)
         self.clip, self.stats, self.callback = clip_x0, stats, callback
+        # alpha, sigma per timestep as 0-d tensors on the data's device, made with one copy, so
+        # that converting predictions costs no host-to-device transfer (and no sync) per step
+        ab = self.abar[self.timesteps]
+        coef = torch.stack([ab.sqrt(), (1 - ab).sqrt()]).to(device=x_T.device, dtype=x_T.dtype)
+        self._coef = dict(zip(self.timesteps, zip(coef[0].unbind(), coef[1].unbind())))
         self.nfe = 0
         if stats is not None:
             stats["nfe"] = 0
@@ -78,7 +77,7 @@ class Denoiser:
 
     def __call__(self, x: Tensor, t: int) -> tuple[Tensor, Tensor]:
         """Evaluate the model at ``(x, t)``; return ``(x0_pred, eps_pred)`` in ``x``'s dtype."""
-        a, s = self.coeffs(t)
+        a, s = self._coef[t]
         out = self.model(x, torch.full((x.shape[0],), t, dtype=torch.long, device=x.device))
         self.nfe += 1
         if self.stats is not None:

@@ -18,7 +18,7 @@ separate the sampler's error from the model's.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import torch
 

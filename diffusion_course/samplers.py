@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from ._sampling import Denoiser, noise_like
-from .score_samplers import annealed_langevin, pf_ode_euler, pf_ode_heun, reverse_sde_em
+from .score_samplers import annealed_langevin, pf_ode_euler, pf_ode_heun, reverse_sde_em  # noqa: F401 (re-export)
 
 __all__ = ["ddpm", "ddim", "dpm_solver_pp", "pf_ode_euler", "pf_ode_heun", "reverse_sde_em",
            "annealed_langevin", "guided", "logsnr_timesteps", "VARIANCES"]
@@ -170,13 +170,18 @@ def guided(model: Callable, y, scale: float, null_label: int) -> Callable:
     if y.dtype.is_floating_point or y.dtype == torch.bool or y.ndim > 1:
         raise ValueError(f"y must be an int or a 1-D integer tensor of labels; got {y.dtype}, shape {tuple(y.shape)}")
 
+    label_cache: dict = {}  # (device, B) -> labels for [cond; null], made once (no copy per step)
+
     def guided_model(x_t: Tensor, t) -> Tensor:
         B = x_t.shape[0]
         if y.ndim == 1 and y.shape[0] != B:
             raise ValueError(f"y has {y.shape[0]} labels for a batch of {B}")
-        labels = y.to(device=x_t.device, dtype=torch.long).expand(B)
+        key = (x_t.device, B)
+        if key not in label_cache:
+            labels = y.to(dtype=torch.long).expand(B)
+            label_cache[key] = torch.cat([labels, torch.full_like(labels, null_label)]).to(x_t.device)
         tt = torch.as_tensor(t, device=x_t.device).expand(B)
-        out = model(torch.cat([x_t, x_t]), torch.cat([tt, tt]), torch.cat([labels, torch.full_like(labels, null_label)]))
+        out = model(torch.cat([x_t, x_t]), torch.cat([tt, tt]), label_cache[key])
         cond, uncond = out.chunk(2)
         return uncond + scale * (cond - uncond)
 
