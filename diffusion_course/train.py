@@ -63,13 +63,24 @@ def resume_path(checkpoint_path: str | Path) -> Path:
 
 
 @torch.no_grad()
-def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    """Exponential moving average of weights (Polyak averaging): ``ema <- decay ema + (1 - decay) w``."""
-    e_params, m_params = list(ema.parameters()), [p.detach() for p in model.parameters()]
-    if e_params:
-        torch._foreach_lerp_(e_params, m_params, 1.0 - decay)  # as torch.optim.swa_utils' EMA does
-    for e, b in zip(ema.buffers(), model.buffers()):
-        e.copy_(b)
+def ema_update(ema: nn.Module | list, model: nn.Module | list, decay: float) -> None:
+    """Exponential moving average of weights (Polyak averaging): ``ema <- decay ema + (1 - decay) w``.
+
+    ``ema`` and ``model`` are modules, or lists of their tensors (parameters and buffers, in the
+    same order) that the training loop gathers once.
+    """
+    e_t = _tensors(ema) if isinstance(ema, nn.Module) else ema
+    m_t = _tensors(model) if isinstance(model, nn.Module) else model
+    floats = [(e, m) for e, m in zip(e_t, m_t) if e.is_floating_point()]
+    if floats:
+        torch._foreach_lerp_([e for e, _ in floats], [m for _, m in floats], 1.0 - decay)  # as swa_utils' EMA
+    for e, m in zip(e_t, m_t):
+        if not e.is_floating_point():
+            e.copy_(m)
+
+
+def _tensors(module: nn.Module) -> list[Tensor]:
+    return [p.detach() for p in module.parameters()] + list(module.buffers())
 
 
 def _ema_decay(step: int, decay: float) -> float:
@@ -208,7 +219,8 @@ def train_diffusion(model: nn.Module, data, schedule: NoiseSchedule, *, predicti
     null_label = getattr(model, "null_label", None) if null_label is None else null_label
     model = model.to(dev).train()
     ema = copy.deepcopy(model).eval().requires_grad_(False)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, foreach=True)
+    params, ema_t, model_t = list(model.parameters()), _tensors(ema), _tensors(model)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, foreach=True)
     gen = torch.Generator().manual_seed(seed)
     batches = _batches(data, batch_size, gen, dev)
     losses: list[float] = []
@@ -241,9 +253,9 @@ def train_diffusion(model: nn.Module, data, schedule: NoiseSchedule, *, predicti
             loss = diffusion_loss(model, x0, schedule, prediction, weighting, y=y, t=t, noise=noise)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip) if grad_clip else loss.new_zeros(())
+        gnorm = torch.nn.utils.clip_grad_norm_(params, grad_clip) if grad_clip else loss.new_zeros(())
         opt.step()
-        ema_update(ema, model, _ema_decay(step, ema_decay))
+        ema_update(ema_t, model_t, _ema_decay(step, ema_decay))
         pending.append(torch.stack([loss.detach().float(), gnorm.detach().float()]))
         done = step + 1
         if dev.type == "cpu" or done % log_every == 0 or done == steps:  # sync with the GPU only now
