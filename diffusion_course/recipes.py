@@ -4,9 +4,9 @@ A recipe fixes the model, data, noise schedule and training settings; command-li
 override the training length, batch size, learning rate, device and seed. The checkpoint
 records the exact command that made it.
 
-    python -m diffusion_course train mnist-ddpm --steps 20000 --device cuda --bf16 --out runs/mnist.pt
+    python -m diffusion_course train mnist-ddpm --device cuda --out runs/mnist.pt
     python -m diffusion_course train toy-ddpm --steps 2000
-    python -m diffusion_course train mnist-ddpm --out runs/mnist.pt --steps 30000 --resume
+    python -m diffusion_course train mnist-ddpm --out runs/mnist.pt --resume   # after an interruption
 """
 from __future__ import annotations
 
@@ -35,10 +35,11 @@ RECIPES: dict[str, dict] = {
         "data": {"name": "mnist"},
         "image_size": 28,
         "schedule": {"name": "cosine", "T": 1000, "zero_terminal_snr": False},
-        "train": {"prediction": "v", "weighting": "uniform", "steps": 20000, "batch_size": 128, "lr": 1e-3,
+        # 5000 steps: about 5.5 minutes on one H100 (64 ms/step measured, fp32, batch 128), ~11 epochs.
+        "train": {"prediction": "v", "weighting": "uniform", "steps": 5000, "batch_size": 128, "lr": 1e-3,
                   "warmup": 500, "lr_decay": "cosine", "weight_decay": 0.0, "ema_decay": 0.999,
                   "p_uncond": 0.1, "grad_clip": 1.0},
-        "sample": {"every": 2000, "per_class": 10, "steps": 20, "scale": 1.5},
+        "sample": {"every": 1000, "per_class": 10, "steps": 20, "scale": 1.5},
     },
     "toy-ddpm": {
         "description": "MLP denoiser on the 2-D two-moons toy; eps-prediction, linear schedule",

@@ -185,7 +185,7 @@ def train_diffusion(model: nn.Module, data, schedule: NoiseSchedule, *, predicti
                     weight_decay: float = 0.0, ema_decay: float = 0.999, grad_clip: float | None = 1.0,
                     p_uncond: float = 0.1, null_label: int | None = None, warmup: int = 0,
                     lr_decay: str = "constant", device: str | torch.device | None = None, seed: int = 0,
-                    bf16: bool = False, log_every: int = 50, progress: bool = True,
+                    bf16: bool = False, log_every: int = 50, check_every: int | None = None, progress: bool = True,
                     callback: Callable[[dict], None] | None = None, sample_every: int = 0,
                     sample_fn: Callable[[nn.Module, int], Tensor] | None = None, run_dir: str | Path | None = None,
                     checkpoint_path: str | Path | None = None, checkpoint_every: int = 0, resume: bool = False,
@@ -201,7 +201,9 @@ def train_diffusion(model: nn.Module, data, schedule: NoiseSchedule, *, predicti
     ``data``: a float tensor, ``(x, y)`` tensors, a ``TensorDataset`` or a ``DataLoader``.
     Every ``log_every`` steps ``callback({"step", "loss", "lr"})`` is called; every
     ``sample_every`` steps ``sample_fn(ema, step)`` images go to ``run_dir`` as a PNG grid (and
-    to the callback as ``"samples"``). A NaN or exploding loss raises :class:`TrainingDivergedError`.
+    to the callback as ``"samples"``). A NaN or exploding loss raises :class:`TrainingDivergedError`;
+    losses are read back every ``check_every`` steps (default: every step on the CPU, every
+    ``log_every`` steps on a GPU, where each read is a synchronisation) and before any save.
     """
     dev = torch.device(device) if device is not None else next(model.parameters()).device
     if lr_decay not in ("constant", "cosine"):
@@ -233,6 +235,7 @@ def train_diffusion(model: nn.Module, data, schedule: NoiseSchedule, *, predicti
         start = _load_resume(resume_path(ckpt), model, ema, opt, gen, batches, losses, prediction)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 and dev.type == "cuda" else nullcontext()
     guard, pending = _Guard(), []
+    check_every = check_every or (1 if dev.type == "cpu" else log_every)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -258,21 +261,25 @@ def train_diffusion(model: nn.Module, data, schedule: NoiseSchedule, *, predicti
         ema_update(ema_t, model_t, _ema_decay(step, ema_decay))
         pending.append(torch.stack([loss.detach().float(), gnorm.detach().float()]))
         done = step + 1
-        if dev.type == "cpu" or done % log_every == 0 or done == steps:  # sync with the GPU only now
+        sample_due = sample_fn is not None and sample_every and done % sample_every == 0
+        ckpt_due = ckpt is not None and checkpoint_every and done % checkpoint_every == 0 and done < steps
+        if done % check_every == 0 or done % log_every == 0 or done == steps or sample_due or ckpt_due:
+            # read the losses back (a GPU sync) only now; check them before anything is saved
             for i, (lv, gv) in enumerate(torch.stack(pending).cpu().tolist()):
                 guard.check(done - len(pending) + i, lv, math.isfinite(gv), cur_lr)
                 losses.append(lv)
             pending = []
         if bar is not None and (done % 10 == 0 or done == steps):
-            bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}", lr=f"{cur_lr:.2g}")
+            if losses:
+                bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}", lr=f"{cur_lr:.2g}")
             bar.update(done - bar.n)
         info = {"step": done, "loss": losses[-1] if losses else float("nan"), "lr": cur_lr}
-        if sample_fn is not None and sample_every and done % sample_every == 0:
+        if sample_due:
             info["samples"] = images = sample_fn(ema, done).detach().cpu()
             model.train()
             if run_dir is not None:
                 _save_samples(images, Path(run_dir) / f"samples_{done:07d}.png", nrow=int(math.sqrt(len(images)) + 0.5))
-        if ckpt is not None and checkpoint_every and done % checkpoint_every == 0 and done < steps:
+        if ckpt_due:
             _save_all(ckpt, model, ema, opt, gen, batches, losses, done, cfg, allow_shipped)
         if callback is not None and (done % log_every == 0 or "samples" in info):
             callback(info)

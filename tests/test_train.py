@@ -142,6 +142,37 @@ def test_nan_guard_fires_on_a_huge_learning_rate():
     assert isinstance(err.value, ValueError) and err.value.step < 200
 
 
+def test_deferred_loss_checks_match_and_still_guard(tmp_path):
+    """Reading losses back every few steps (as on a GPU) changes nothing but when they are read."""
+    x, y = toy_data()
+    kw = dict(batch_size=32, seed=4, log_every=4)
+    a = train_diffusion(mlp(), (x, y), SCHEDULE, steps=10, progress=False, **kw)
+    b = train_diffusion(mlp(), (x, y), SCHEDULE, steps=10, progress=True, check_every=7, **kw)
+    assert a.losses == b.losses
+    with pytest.raises(TrainingDivergedError) as now:
+        train_diffusion(mlp(), (x, y), SCHEDULE, steps=60, lr=1e6, grad_clip=None, progress=False, **kw)
+    with pytest.raises(TrainingDivergedError) as later:
+        train_diffusion(mlp(), (x, y), SCHEDULE, steps=60, lr=1e6, grad_clip=None, check_every=25,
+                        progress=False, checkpoint_path=tmp_path / "x.pt", checkpoint_every=5, **kw)
+    assert later.value.step == now.value.step < 5  # the first bad step, found before the save at step 5
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_guard_fires_on_an_exploding_but_finite_loss():
+    class Exploding(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(()))
+            self.calls = 0
+
+        def forward(self, x, t):
+            self.calls += 1
+            return x * 1.5 ** self.calls + self.w
+
+    with pytest.raises(TrainingDivergedError, match="smoothed loss .* over 1000x its best"):
+        train_diffusion(Exploding(), torch.randn(64, 2), SCHEDULE, steps=200, batch_size=32, progress=False)
+
+
 def test_nan_guard_fires_on_a_nan_model():
     class NaNModel(torch.nn.Module):
         def __init__(self):
