@@ -25,8 +25,8 @@ from typing import Callable
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, TensorDataset
 
+from ._batching import make_batches
 from .checkpoints import CheckpointError, atomic_save, model_spec, save_checkpoint, shipped_files
 from .forward import sample_timesteps
 from .losses import diffusion_loss
@@ -95,64 +95,6 @@ def _lr_at(step: int, lr: float, warmup: int, total: int, decay: str) -> float:
         frac = (step - warmup) / max(1, total - warmup)
         return lr * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(frac, 1.0))))
     return lr
-
-
-class _Batches:
-    """Minibatches of in-memory tensors, shuffled once per epoch by ``generator`` (drop-last)."""
-
-    def __init__(self, x: Tensor, y: Tensor | None, batch_size: int, generator: torch.Generator) -> None:
-        if batch_size > x.shape[0]:
-            raise ValueError(f"batch_size {batch_size} exceeds the dataset size {x.shape[0]}")
-        self.x, self.y, self.bs, self.g = x, y, batch_size, generator
-        self.perm, self.pos = torch.randperm(x.shape[0], generator=generator), 0
-
-    def next(self) -> tuple[Tensor, Tensor | None]:
-        if self.pos + self.bs > self.x.shape[0]:
-            self.perm, self.pos = torch.randperm(self.x.shape[0], generator=self.g), 0
-        idx = self.perm[self.pos:self.pos + self.bs].to(self.x.device)
-        self.pos += self.bs
-        return self.x[idx], (None if self.y is None else self.y[idx])
-
-    def state(self) -> dict:
-        return {"perm": self.perm, "pos": self.pos}
-
-    def load(self, state: dict) -> None:
-        self.perm, self.pos = state["perm"], int(state["pos"])
-
-
-class _Loader:
-    """Cycles through a DataLoader forever (its own generator decides the order)."""
-
-    def __init__(self, loader: DataLoader) -> None:
-        self.loader, self.it = loader, iter(loader)
-
-    def next(self) -> tuple[Tensor, Tensor | None]:
-        try:
-            batch = next(self.it)
-        except StopIteration:
-            self.it = iter(self.loader)
-            batch = next(self.it)
-        batch = batch if isinstance(batch, (list, tuple)) else [batch]
-        return batch[0], (batch[1] if len(batch) > 1 else None)
-
-    def state(self) -> dict:
-        return {}
-
-    def load(self, state: dict) -> None:
-        pass
-
-
-def _batches(data, batch_size: int, generator: torch.Generator, device: torch.device):
-    if isinstance(data, DataLoader):
-        return _Loader(data)
-    if isinstance(data, TensorDataset):
-        data = tuple(data.tensors)
-    x, y = (data, None) if isinstance(data, Tensor) else (data[0], data[1] if len(data) > 1 else None)
-    if not isinstance(x, Tensor) or not x.dtype.is_floating_point:
-        raise ValueError("data must be a float tensor, (x, y) tensors, a TensorDataset or a DataLoader")
-    if y is not None and y.shape[0] != x.shape[0]:
-        raise ValueError(f"x has {x.shape[0]} examples but y has {y.shape[0]}")
-    return _Batches(x.to(device), None if y is None else y.to(device), batch_size, generator)
 
 
 class _Guard:
@@ -224,7 +166,7 @@ def train_diffusion(model: nn.Module, data, schedule: NoiseSchedule, *, predicti
     params, ema_t, model_t = list(model.parameters()), _tensors(ema), _tensors(model)
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, foreach=True)
     gen = torch.Generator().manual_seed(seed)
-    batches = _batches(data, batch_size, gen, dev)
+    batches = make_batches(data, batch_size, gen, dev)
     losses: list[float] = []
     start = 0
     cfg = {**(config or {}), "prediction": prediction, "weighting": weighting, "batch_size": batch_size,

@@ -230,3 +230,17 @@ def test_cli_trains_toy_recipe_and_records_the_command(tmp_path, monkeypatch):
     assert recipes.main(argv) == 1  # refuses to overwrite without --overwrite
     assert recipes.main(argv[:2] + ["9"] + argv[3:] + ["--resume"]) == 0
     assert ck.load_checkpoint(out)[1]["steps"] == 9
+
+
+def test_accepts_a_dataloader_and_a_tensordataset():
+    from torch.utils.data import DataLoader, TensorDataset
+    x, y = toy_data(64)
+    ds = TensorDataset(x, y)
+    a = train_diffusion(mlp(), ds, SCHEDULE, steps=3, batch_size=16, progress=False)
+    b = train_diffusion(mlp(), (x, y), SCHEDULE, steps=3, batch_size=16, progress=False)
+    assert a.losses == b.losses  # a TensorDataset is read as its tensors
+    loader = DataLoader(ds, batch_size=16, shuffle=True, generator=torch.Generator().manual_seed(0))
+    c = train_diffusion(mlp(), loader, SCHEDULE, steps=9, batch_size=16, progress=False)  # cycles past one epoch
+    assert len(c.losses) == 9 and all(torch.isfinite(torch.tensor(c.losses)))
+    with pytest.raises(ValueError, match="float tensor"):
+        train_diffusion(mlp(), torch.zeros(8, 2, dtype=torch.long), SCHEDULE, steps=1, batch_size=4, progress=False)
