@@ -146,6 +146,13 @@ def test_a_tampered_checkpoint_is_refused(tmp_path):
         clf_mod.load_classifier(bad)
 
 
+def test_training_cli_refuses_to_overwrite_without_flag(tmp_path, capsys):
+    existing = tmp_path / "c.pt"
+    existing.write_bytes(b"keep")
+    assert clf_mod.main(["--out", str(existing), "--epochs", "1"]) == 1  # returns before training
+    assert existing.read_bytes() == b"keep" and "--overwrite" in capsys.readouterr().err
+
+
 def test_fid_with_classifier_as_torchmetrics_extractor_equals_feature_path(clf, mnist_test, mnist_train500):
     a, b = mnist_test[0][:300], mnist_train500[:300]
     direct = im.mnist_classifier_fid(a, b, clf)

@@ -5,7 +5,9 @@ These numbers are *not* Inception FIDs and must never be compared with published
 
 Train the shipped network (records its command, sha256 and test accuracy in the manifest)::
 
-    python -m diffusion_course.models.classifier --out assets/checkpoints/mnist_classifier.pt
+    python -m diffusion_course.models.classifier --out assets/checkpoints/mnist_classifier.pt --epochs 5
+
+(5 epochs: 99.60% test accuracy; 32 min on a heavily shared 2-core CPU with 1 thread.)
 """
 from __future__ import annotations
 
@@ -33,8 +35,8 @@ class MNISTClassifier(nn.Module):
     """LeNet-style CNN for MNIST (LeCun et al. 1998, with batch norm and dropout).
 
     Input: images ``(B, 1, 28, 28)`` in ``[-1, 1]``. ``forward`` returns logits ``(B, 10)``;
-    ``features`` returns the ``feature_dim``-dimensional penultimate embedding. The attribute
-    ``num_features`` lets torchmetrics' FID use the module as its feature extractor.
+    ``features`` returns the ``feature_dim``-dimensional penultimate embedding (``num_features``),
+    which ``image_metrics.ClassifierFeatures`` hands to torchmetrics as its feature extractor.
     """
 
     def __init__(self, width: int = 32, feature_dim: int = FEATURE_DIM, dropout: float = 0.3):
