@@ -93,6 +93,8 @@ def guidance_sweep(model, config: dict, ws=(0.0, 0.5, 1.0, 2.0, 4.0), n: int = 1
                      "fid_over_floor": round(r["mnist_classifier_fid"] / floor["mnist_classifier_fid"], 2),
                      "precision_pct": r["precision_pct"], "recall_pct": r["recall_pct"],
                      "seconds_per_1000": round(1000 * secs / n, 1)})
+        if progress:
+            print("row done:", rows[-1], flush=True)
     x = generate(model, config, None, n, sampler=sampler, steps=steps, seed=seed + 1, progress=progress)
     unc = image_metrics.evaluate_images(x)
     return {"n": n, "sampler": sampler, "steps": steps, "floor": floor, "rows": rows,
