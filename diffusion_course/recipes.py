@@ -35,7 +35,7 @@ RECIPES: dict[str, dict] = {
         "data": {"name": "mnist"},
         "image_size": 28,
         "schedule": {"name": "cosine", "T": 1000, "zero_terminal_snr": False},
-        # 5000 steps: about 5.5 minutes on one H100 (64 ms/step measured, fp32, batch 128), ~11 epochs.
+        # The shipped run: 6000 steps x 256 (~26 epochs) in 324 s on one H100 (fp32).
         "train": {"prediction": "v", "weighting": "uniform", "steps": 6000, "batch_size": 256, "lr": 1e-3,
                   "warmup": 500, "lr_decay": "cosine", "weight_decay": 0.0, "ema_decay": 0.999,
                   "p_uncond": 0.1, "grad_clip": 1.0},
