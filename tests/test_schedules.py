@@ -1,4 +1,5 @@
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -157,3 +158,14 @@ def test_bad_timesteps_and_names_raise():
         linear_schedule(T=0)
     with pytest.raises(ValueError, match="betas"):
         linear_schedule(T=10, beta_start=0.0)
+
+
+def test_leading_spacing_warns_when_the_top_of_the_range_is_left_unused():
+    sch = linear_schedule(T=1000)
+    with pytest.warns(UserWarning, match="starts at t=798"):
+        ts = sch.timesteps(400, "leading")
+    assert ts[0].item() == 798  # still the diffusers convention, only flagged
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for n in (1, 7, 50, 100, 1000):  # at most one step unused at the top: no warning
+            sch.timesteps(n, "leading")
