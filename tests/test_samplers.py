@@ -82,6 +82,7 @@ def test_dpm_solver_order1_and_pf_ode_euler_equal_ddim(spacing):
     assert torch.allclose(S.pf_ode_euler(DEN, x_T(128), SCHED, ts), ref, atol=1e-10)
 
 
+@pytest.mark.filterwarnings("ignore:leading spacing:UserWarning")  # that warning has its own test
 @pytest.mark.parametrize("n_steps", [200, 37])
 def test_ddim_eta1_equals_ddpm_given_the_same_noise(n_steps):
     ts = SHORT.timesteps(n_steps)

@@ -87,6 +87,7 @@ def _numpy_timesteps(T, n, spacing):
     return np.round(np.linspace(0, T - 1, n)).astype(np.int64)[::-1]
 
 
+@pytest.mark.filterwarnings("ignore:leading spacing:UserWarning")  # that warning has its own test
 @pytest.mark.parametrize("T,n", [(1000, 50), (1000, 7), (1000, 1), (1000, 1000), (10, 4), (10, 3)])
 @pytest.mark.parametrize("spacing", ["leading", "trailing", "linspace"])
 def test_timesteps_match_formulas(T, n, spacing):
