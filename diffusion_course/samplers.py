@@ -192,7 +192,8 @@ def logsnr_timesteps(schedule, n: int) -> Tensor:
     """``n`` timesteps spaced uniformly in log-SNR (Lu et al. 2022, DPM-Solver, sec. 3.3), descending.
 
     Each target ``lambda`` between ``lambda_{T-1}`` and ``lambda_0`` is rounded to the nearest
-    training timestep; where the table is too coarse (near ``t = 0``) neighbours are pushed apart
+    training timestep (with zero terminal SNR, ``lambda_{T-1} = -inf``: the targets then end at
+    ``lambda_{T-2}`` and the first timestep is still ``T - 1``); where the table is too coarse (near ``t = 0``) neighbours are pushed apart
     so the ``n`` timesteps stay distinct. Returns a LongTensor from ``T - 1`` down to ``0``.
     """
     abar = torch.as_tensor(schedule.alpha_bar, dtype=torch.float64).cpu()
@@ -202,9 +203,11 @@ def logsnr_timesteps(schedule, n: int) -> Tensor:
     if n == 1:
         return torch.tensor([T - 1], dtype=torch.long)
     neg_lam = 0.5 * (torch.log1p(-abar) - abar.log())  # -lambda_t, increasing in t
-    target = torch.linspace(neg_lam[0].item(), neg_lam[-1].item(), n, dtype=torch.float64)
-    hi = torch.searchsorted(neg_lam, target).clamp(1, T - 1)
+    top = T - 1 if torch.isfinite(neg_lam[-1]) else T - 2  # zero terminal SNR: lambda_{T-1} = -inf
+    target = torch.linspace(neg_lam[0].item(), neg_lam[top].item(), n, dtype=torch.float64)
+    hi = torch.searchsorted(neg_lam[:top + 1], target).clamp(1, top)
     ts = torch.where((target - neg_lam[hi - 1]) < (neg_lam[hi] - target), hi - 1, hi).tolist()
+    ts[-1] = T - 1  # always start from the last training timestep (pure noise when its SNR is 0)
     for i in range(1, n):  # push apart upwards, then cap at T - 1 downwards
         ts[i] = max(ts[i], ts[i - 1] + 1)
     for i in range(n - 1, -1, -1):

@@ -276,6 +276,15 @@ def test_logsnr_timesteps():
     assert (lam.diff() - lam.diff().mean()).abs().max() < 0.15  # nearly uniform in lambda
 
 
+def test_logsnr_timesteps_with_zero_terminal_snr():
+    """lambda_{T-1} = -inf must not collapse the grid onto the last timesteps."""
+    sched = make_schedule("cosine", T=1000, zero_terminal_snr=True)
+    ts = S.logsnr_timesteps(sched, 10)
+    assert ts[0] == 999 and ts[-1] == 0 and (ts[1:] < ts[:-1]).all()
+    lam = 0.5 * (sched.alpha_bar.log() - torch.log1p(-sched.alpha_bar))[ts[1:]]  # finite part
+    assert torch.isfinite(lam).all() and (lam.diff() - lam.diff().mean()).abs().max() < 0.25
+
+
 ALL = [S.ddpm, S.ddim, S.dpm_solver_pp, S.pf_ode_euler, S.pf_ode_heun, S.reverse_sde_em, S.annealed_langevin]
 
 
