@@ -192,9 +192,10 @@ def logsnr_timesteps(schedule, n: int) -> Tensor:
     """``n`` timesteps spaced uniformly in log-SNR (Lu et al. 2022, DPM-Solver, sec. 3.3), descending.
 
     Each target ``lambda`` between ``lambda_{T-1}`` and ``lambda_0`` is rounded to the nearest
-    training timestep (with zero terminal SNR, ``lambda_{T-1} = -inf``: the targets then end at
-    ``lambda_{T-2}`` and the first timestep is still ``T - 1``); where the table is too coarse (near ``t = 0``) neighbours are pushed apart
-    so the ``n`` timesteps stay distinct. Returns a LongTensor from ``T - 1`` down to ``0``.
+    training timestep; where the table is too coarse (near ``t = 0``) neighbours are pushed apart
+    so the ``n`` timesteps stay distinct. With zero terminal SNR (``lambda_{T-1} = -inf``) the
+    targets end at ``lambda_{T-2}`` and the first timestep is still ``T - 1``. Returns a
+    LongTensor from ``T - 1`` down to ``0``.
     """
     abar = torch.as_tensor(schedule.alpha_bar, dtype=torch.float64).cpu()
     T = abar.numel()
