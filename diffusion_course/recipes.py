@@ -102,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="total training steps (also when resuming)")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
+    p.add_argument("--p-uncond", type=float, help="label-dropout rate for classifier-free guidance, in [0, 1)")
     p.add_argument("--device", help="cpu, cuda, mps (default: DIFFUSION_COURSE_DEVICE, else the best available)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="checkpoint path (default: runs/<recipe>/<recipe>.pt)")
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         print(err, file=sys.stderr)
         return 2
     tr = recipe["train"]
-    for key in ("steps", "batch_size", "lr"):
+    for key in ("steps", "batch_size", "lr", "p_uncond"):
         if getattr(args, key) is not None:
             tr[key] = getattr(args, key)
     out = Path(args.out) if args.out else Path("runs") / args.recipe / f"{args.recipe}.pt"

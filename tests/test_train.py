@@ -221,10 +221,12 @@ def test_cli_trains_toy_recipe_and_records_the_command(tmp_path, monkeypatch):
     from diffusion_course import recipes
     monkeypatch.setitem(recipes.RECIPES["toy-ddpm"]["data"], "n", 512)
     out = tmp_path / "toy.pt"
-    argv = ["toy-ddpm", "--steps", "5", "--batch-size", "64", "--out", str(out), "--device", "cpu", "--no-progress"]
+    argv = ["toy-ddpm", "--steps", "5", "--batch-size", "64", "--p-uncond", "0.25", "--out", str(out),
+            "--device", "cpu", "--no-progress"]
     assert recipes.main(argv) == 0
     model, config = ck.load_checkpoint(out)
     assert type(model).__name__ == "MLPDenoiser" and config["steps"] == 5 and config["batch_size"] == 64
+    assert config["p_uncond"] == 0.25 and recipes.RECIPES["toy-ddpm"]["train"]["p_uncond"] == 0.0
     assert config["command"] == "python -m diffusion_course train " + " ".join(argv)
     assert config["schedule"]["name"] == "linear" and config["recipe"] == "toy-ddpm"
     assert recipes.main(argv) == 1  # refuses to overwrite without --overwrite
