@@ -288,7 +288,9 @@ def main(argv: list[str] | None = None) -> int:
                        "its [min, max] over independent real sample sets (the metrics' sampling noise).",
               "floor": floor, "floor_spread": spread, "floor_seeds": list(range(bench.floor_seeds)), "rows": rows}
     if a.model == "mnist":
+        from .evaluate import checkpoint_sha256
         result["guidance_w"] = a.guidance
+        result["checkpoint_sha256"] = checkpoint_sha256("mnist-ddpm")  # which weights were measured
         result["cost_note"] = MNIST_HELP
         full_nfe = sum((2 * s - 1 if k == "heun" else s) for k in SAMPLERS for s in STEPS)
         est = result["full_sweep_estimate"] = {"nfe_per_image": full_nfe}

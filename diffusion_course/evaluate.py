@@ -36,6 +36,15 @@ def load_model(name_or_path: str, map_location: str | torch.device = "cpu"):
     return load_pretrained(name_or_path, map_location=map_location)
 
 
+def checkpoint_sha256(name_or_path: str) -> str:
+    """The sha256 of the weights :func:`load_model` reads, so that a result names what it measured."""
+    from .checkpoints import read_manifest, sha256_file
+
+    if Path(name_or_path).suffix == ".pt" or Path(name_or_path).exists():
+        return sha256_file(name_or_path)
+    return read_manifest()[name_or_path]["sha256"]
+
+
 def schedule_of(config: dict):
     """The NoiseSchedule a checkpoint was trained with."""
     s = config["schedule"]
@@ -129,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     res = guidance_sweep(model, config, a.guidance, a.n, a.sampler, a.steps, a.seed)
     res.update(command="python -m diffusion_course evaluate " + " ".join(argv or []), checkpoint=a.checkpoint,
-               device=str(dev), hardware=f"{platform.machine()}, {torch.get_num_threads()} CPU threads"
+               checkpoint_sha256=checkpoint_sha256(a.checkpoint), device=str(dev), hardware=f"{platform.machine()}, {torch.get_num_threads()} CPU threads"
                + (f", {torch.cuda.get_device_name()}" if dev.type == "cuda" else ""),
                date=str(date.today()), wall_seconds=round(time.perf_counter() - t0))
     print(format_table(res["rows"], title=f"{a.checkpoint}: {a.sampler} {a.steps} steps, n={a.n} per row; "

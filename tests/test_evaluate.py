@@ -50,3 +50,17 @@ def test_clis_refuse_to_overwrite(tmp_path):
     with pytest.raises(SystemExit):
         evaluate.sample_main(["mnist-ddpm", "--out", str(out)])
     assert out.read_text() == "keep me"
+
+
+def test_results_name_the_weights_they_measured(tmp_path):
+    """checkpoint_sha256 gives the manifest's hash for a name and the file's hash for a path, and they agree."""
+    from diffusion_course.checkpoints import read_manifest, verify
+
+    path = verify("mnist-ddpm")
+    assert evaluate.checkpoint_sha256("mnist-ddpm") == read_manifest()["mnist-ddpm"]["sha256"]
+    assert evaluate.checkpoint_sha256(str(path)) == evaluate.checkpoint_sha256("mnist-ddpm")
+    other = tmp_path / "other.pt"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 1
+    other.write_bytes(bytes(data))
+    assert evaluate.checkpoint_sha256(str(other)) != evaluate.checkpoint_sha256("mnist-ddpm")
