@@ -45,6 +45,20 @@ def checkpoint_sha256(name_or_path: str) -> str:
     return read_manifest()[name_or_path]["sha256"]
 
 
+def provenance(result: dict, name: str = "mnist-ddpm") -> str:
+    """One line saying whether a results file measured the weights the manifest ships as ``name``."""
+    from .checkpoints import read_manifest
+
+    shipped, sha = read_manifest()[name]["sha256"], result.get("checkpoint_sha256")
+    if sha is None:
+        return f"the file does not record which weights it measured (shipped {name}: sha256 {shipped[:12]})"
+    if sha == shipped:
+        return f"measured on the shipped {name} weights (sha256 {sha[:12]})"
+    note = result.get("checkpoint_note", "")
+    return f"measured on other weights (sha256 {sha[:12]}) than the shipped {name} ({shipped[:12]})" + \
+        (f": {note}" if note else "")
+
+
 def schedule_of(config: dict):
     """The NoiseSchedule a checkpoint was trained with."""
     s = config["schedule"]

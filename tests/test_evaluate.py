@@ -64,3 +64,13 @@ def test_results_name_the_weights_they_measured(tmp_path):
     data[len(data) // 2] ^= 1
     other.write_bytes(bytes(data))
     assert evaluate.checkpoint_sha256(str(other)) != evaluate.checkpoint_sha256("mnist-ddpm")
+
+
+def test_provenance_says_whether_the_shipped_weights_were_measured():
+    from diffusion_course.checkpoints import read_manifest
+
+    sha = read_manifest()["mnist-ddpm"]["sha256"]
+    assert evaluate.provenance({"checkpoint_sha256": sha}).startswith("measured on the shipped mnist-ddpm")
+    other = evaluate.provenance({"checkpoint_sha256": "0" * 64, "checkpoint_note": "an older run"})
+    assert other.startswith("measured on other weights (sha256 000000000000)") and other.endswith(": an older run")
+    assert "does not record" in evaluate.provenance({})
