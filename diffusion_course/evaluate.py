@@ -56,7 +56,7 @@ def provenance(result: dict, name: str = "mnist-ddpm") -> str:
         return f"measured on the shipped {name} weights (sha256 {sha[:12]})"
     note = result.get("checkpoint_note", "")
     return f"measured on other weights (sha256 {sha[:12]}) than the shipped {name} ({shipped[:12]})" + \
-        (f": {note}" if note else "")
+        (f"; the file says: {note}" if note else "")
 
 
 def schedule_of(config: dict):

@@ -72,5 +72,5 @@ def test_provenance_says_whether_the_shipped_weights_were_measured():
     sha = read_manifest()["mnist-ddpm"]["sha256"]
     assert evaluate.provenance({"checkpoint_sha256": sha}).startswith("measured on the shipped mnist-ddpm")
     other = evaluate.provenance({"checkpoint_sha256": "0" * 64, "checkpoint_note": "an older run"})
-    assert other.startswith("measured on other weights (sha256 000000000000)") and other.endswith(": an older run")
+    assert other.startswith("measured on other weights (sha256 000000000000)") and other.endswith("; the file says: an older run")
     assert "does not record" in evaluate.provenance({})
