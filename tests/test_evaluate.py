@@ -74,3 +74,14 @@ def test_provenance_says_whether_the_shipped_weights_were_measured():
     other = evaluate.provenance({"checkpoint_sha256": "0" * 64, "checkpoint_note": "an older run"})
     assert other.startswith("measured on other weights (sha256 000000000000)") and other.endswith("; the file says: an older run")
     assert "does not record" in evaluate.provenance({})
+
+
+def test_shipped_model_draws_the_requested_digits():
+    """The shipped mnist-ddpm weights, guided (w = 0.5, DDIM-20), are read as the requested digit
+    by the independent shipped classifier: a broken or swapped checkpoint fails here."""
+    from diffusion_course.models.classifier import accuracy, load_classifier
+
+    model, config = evaluate.load_model("mnist-ddpm")
+    y = torch.arange(30) % 10
+    x = evaluate.generate(model, config, y, 30, sampler="ddim", steps=20, w=0.5, seed=0, progress=False)
+    assert accuracy(load_classifier(), x, y) >= 0.9
