@@ -5,7 +5,7 @@ with and without clipping the predicted x0, unguided, and a 400-step DDPM chain 
 
     python benchmarks/guidance_seed_spread.py --device cuda          # ~1.5 min on one H100
     python benchmarks/guidance_seed_spread.py --n 200 --device cpu   # a smaller CPU run
-    python benchmarks/guidance_seed_spread.py --device cpu --groups seeds --seeds 1 2   # ~18 min on 2 cores
+    python benchmarks/guidance_seed_spread.py --device cpu --groups seeds --seeds 1 2   # 27 min on 2 CPU cores
 
 One FID at n = 1000 is one draw of a noisy estimate: this prints how far the ratio to the
 real-vs-real floor moves when only the starting noises change, so that a goal like "at most 1.7x
