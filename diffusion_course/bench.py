@@ -53,13 +53,14 @@ DEFAULTS = {
 }
 RING = {"k": 8, "radius": 2.0, "std": 0.15}  # = data.make_toy("gaussians8")
 # Cost of one guided UNet evaluation per image: 15.7 ms of CPU time with 1 thread (measured here,
-# batch 20; 15-22 ms at batch 50-200); 10.5 ms on 2 idle cores in the default sweep (assets/results/cpu_default).
+# batch 20; 15-22 ms at batch 50-200); 9-10.5 ms on 2 idle cores in two runs of the default sweep
+# (assets/results/cpu_default).
 MNIST_HELP = (
     "MNIST cost: one guided evaluation (conditional and unconditional branch in one doubled batch) of the "
-    "1.7M-parameter UNet costs about 16 ms per image with 1 CPU thread and 10.5 ms on 2 idle CPU cores. "
+    "1.7M-parameter UNet costs about 16 ms per image with 1 CPU thread and 9-10.5 ms on 2 idle CPU cores. "
     "The default sweep (n=200; ddim, dpm_solver_pp, heun, ddpm at 10, 20, 50 steps: 397 NFE per image) took "
-    "14 minutes on 2 idle CPU cores; the full sweep (all 6 samplers at 5..1000 steps: 10038 NFE per image) "
-    "would take about 6 hours there at n=200 and 29 hours at n=1000. On one NVIDIA H100 (batch 1000) a guided "
+    "12-14 minutes on 2 idle CPU cores; the full sweep (all 6 samplers at 5..1000 steps: 10038 NFE per image) "
+    "would take about 5-6 hours there at n=200 and 25-29 hours at n=1000. On one NVIDIA H100 (batch 1000) a guided "
     "evaluation costs about 0.046 ms per image: all 6 samplers at 5..100 steps (1285 NFE per image) took 79 s "
     "at n=1000, so the full sweep would take about 8 minutes there.")
 
