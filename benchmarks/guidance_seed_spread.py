@@ -85,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         print({k: row[k] for k in ("w", "sampler", "steps", "spacing", "clip_x0", "seed", "class_accuracy_pct",
                                    "mnist_classifier_fid", "fid_over_floor", "recall_pct")}, flush=True)
     result = {"command": "python benchmarks/guidance_seed_spread.py " + " ".join(sys.argv[1:] if argv is None else argv),
-              "checkpoint": "mnist-ddpm",
-              "checkpoint_sha256": checkpoint_sha256("mnist-ddpm"), "n": a.n, "w": a.w, "floor_fid": floor, "rows": rows,
+              "checkpoint": "mnist-ddpm", "checkpoint_sha256": checkpoint_sha256("mnist-ddpm"),
+              "n": a.n, "w": a.w, "floor_fid": floor, "rows": rows,
               "hardware": hardware(dev), "torch": torch.__version__, "date": str(date.today())}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(result, indent=1))
