@@ -152,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     res = guidance_sweep(model, config, a.guidance, a.n, a.sampler, a.steps, a.seed)
     res.update(command="python -m diffusion_course evaluate " + " ".join(argv or []), checkpoint=a.checkpoint,
-               checkpoint_sha256=checkpoint_sha256(a.checkpoint), device=str(dev), hardware=f"{platform.machine()}, {torch.get_num_threads()} CPU threads"
+               checkpoint_sha256=checkpoint_sha256(a.checkpoint), device=str(dev),
+               hardware=f"{platform.machine()}, {torch.get_num_threads()} CPU threads"
                + (f", {torch.cuda.get_device_name()}" if dev.type == "cuda" else ""),
                date=str(date.today()), wall_seconds=round(time.perf_counter() - t0))
     print(format_table(res["rows"], title=f"{a.checkpoint}: {a.sampler} {a.steps} steps, n={a.n} per row; "

@@ -98,6 +98,15 @@ def class_grid_sampler(schedule, prediction: str, per_class: int = 10, steps: in
     return sample_fn
 
 
+def _dropout_rate(text: str) -> float:
+    """An argparse type: a label-dropout probability in [0, 1)."""
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(
+            f"must be in [0, 1) (the share of labels replaced by the null label); got {value}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m diffusion_course train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -105,7 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="total training steps (also when resuming)")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
-    p.add_argument("--p-uncond", type=float, help="label-dropout rate for classifier-free guidance, in [0, 1)")
+    p.add_argument("--p-uncond", type=_dropout_rate, help="label-dropout rate for classifier-free guidance, in [0, 1)")
     p.add_argument("--device", help="cpu, cuda, mps (default: DIFFUSION_COURSE_DEVICE, else the best available)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="checkpoint path (default: runs/<recipe>/<recipe>.pt)")

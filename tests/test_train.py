@@ -227,6 +227,8 @@ def test_cli_trains_toy_recipe_and_records_the_command(tmp_path, monkeypatch):
     model, config = ck.load_checkpoint(out)
     assert type(model).__name__ == "MLPDenoiser" and config["steps"] == 5 and config["batch_size"] == 64
     assert config["p_uncond"] == 0.25 and recipes.RECIPES["toy-ddpm"]["train"]["p_uncond"] == 0.0
+    with pytest.raises(SystemExit):  # a rate outside [0, 1) is refused before anything is trained
+        recipes.main(argv[:6] + ["1.5"] + argv[7:])
     assert config["command"] == "python -m diffusion_course train " + " ".join(argv)
     assert config["schedule"]["name"] == "linear" and config["recipe"] == "toy-ddpm"
     assert recipes.main(argv) == 1  # refuses to overwrite without --overwrite
