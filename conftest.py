@@ -1,4 +1,5 @@
 """Suite-wide pytest hooks: a per-notebook (and per-test-file) time summary at the end."""
+
 from __future__ import annotations
 
 import collections

@@ -9,9 +9,11 @@ draws, prediction conversion, the timestep tensor, validation. Timings are the m
 
     PYTHONPATH=. python benchmarks/sampler_overhead.py [--model convstack] [--threads 2] [--device cuda]
 """
+
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import time
 
@@ -19,7 +21,7 @@ import torch
 from torch import nn
 
 from diffusion_course import samplers as S
-from diffusion_course.schedules import make_schedule
+from diffusion_course.diffusion.schedules import make_schedule
 
 
 class ConvStack(nn.Module):
@@ -29,7 +31,9 @@ class ConvStack(nn.Module):
         super().__init__()
         self.t_embed = nn.Embedding(T, width)
         self.inp = nn.Conv2d(1, width, 3, padding=1)
-        self.body = nn.Sequential(*[m for _ in range(depth) for m in (nn.Conv2d(width, width, 3, padding=1), nn.SiLU())])
+        self.body = nn.Sequential(
+            *[m for _ in range(depth) for m in (nn.Conv2d(width, width, 3, padding=1), nn.SiLU())]
+        )
         self.out = nn.Conv2d(width, 1, 3, padding=1)
 
     def forward(self, x, t, y=None):
@@ -64,6 +68,7 @@ def main() -> None:
 
     if args.model == "unet":
         from diffusion_course.models.unet import UNet
+
         net = UNet(in_channels=1, base_channels=32, num_classes=10, dropout=0.0)
     else:
         net = ConvStack()
@@ -96,17 +101,21 @@ def main() -> None:
         ("annealed_langevin (n_inner=4)", S.annealed_langevin, {"n_inner": 4}, 4 * n + 1, model_s),
         ("ddim + guided(scale=3)", S.ddim, {"guided": True}, n, model2_s),
     ]
-    print(f"model: {args.model} on {dev}, batch {args.batch}x1x28x28, {args.threads} threads, {args.steps} steps; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    print(f"one model evaluation: {model_s * 1e3:.2f} ms (doubled batch for guidance: {model2_s * 1e3:.2f} ms); "
-          f"replay model: {replay_s * 1e6:.1f} us\n")
+    print(
+        f"model: {args.model} on {dev}, batch {args.batch}x1x28x28, {args.threads} threads, {args.steps} steps; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
+    print(
+        f"one model evaluation: {model_s * 1e3:.2f} ms (doubled batch for guidance: {model2_s * 1e3:.2f} ms); "
+        f"replay model: {replay_s * 1e6:.1f} us\n"
+    )
     print(f"{'sampler':32s} {'NFE':>5s} {'overhead/eval':>14s} {'% of a model eval':>18s}")
     worst = 0.0
     with torch.no_grad():
         for name, sampler, opts, nfe, per_eval_model_s in rows:
             opts = dict(opts)
             model = S.guided(replay, 3, 3.0, null_label=10) if opts.pop("guided", False) else replay
-            total = best_time(lambda: sampler(model, x, sched, ts, generator=g, **opts), args.repeats, dev)
+            total = best_time(functools.partial(sampler, model, x, sched, ts, generator=g, **opts), args.repeats, dev)
             per_eval = max(total / nfe - replay_s, 0.0)
             pct = 100 * per_eval / per_eval_model_s
             worst = max(worst, pct)

@@ -11,6 +11,7 @@ The reported training time excludes that evaluation. It stops at the last target
 ``--max-minutes`` of training, prints a table and writes JSON (refusing to overwrite).
 Run it on a quiet machine: its numbers are wall-clock times.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,11 +27,12 @@ import torch
 
 from diffusion_course import data
 from diffusion_course.checkpoints import build_model
+from diffusion_course.diffusion.guidance import guided
+from diffusion_course.diffusion.schedules import make_schedule
 from diffusion_course.models.classifier import load_classifier
-from diffusion_course.recipes import RECIPES
-from diffusion_course.samplers import ddim, guided
-from diffusion_course.schedules import make_schedule
-from diffusion_course.train import train_diffusion
+from diffusion_course.samplers import ddim
+from diffusion_course.training.diffusion import train_diffusion
+from diffusion_course.training.recipes import RECIPES
 
 
 class _Done(Exception):
@@ -43,8 +45,14 @@ def conditional_accuracy(ema, schedule, prediction: str, classifier, n: int, see
     g = torch.Generator().manual_seed(seed)
     x_T = torch.randn((n, 1, 28, 28), generator=g)
     with torch.no_grad():
-        x = ddim(guided(ema, y, 1.5, ema.null_label), x_T, schedule, schedule.timesteps(20, "trailing"),
-                 prediction=prediction, clip_x0=1.0)
+        x = ddim(
+            guided(ema, y, 1.5, ema.null_label),
+            x_T,
+            schedule,
+            schedule.timesteps(20, "trailing"),
+            prediction=prediction,
+            clip_x0=1.0,
+        )
         pred = classifier(x.clamp(-1, 1)).argmax(1)
     return float((pred == y).float().mean())
 
@@ -54,8 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--base-channels", type=int, default=32)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--p-uncond", type=float, default=0.1,
-                   help="label-dropout rate (the committed measurement used 0.1; the shipped GPU recipe uses 0.2)")
+    p.add_argument(
+        "--p-uncond",
+        type=float,
+        default=0.1,
+        help="label-dropout rate (the committed measurement used 0.1; the shipped GPU recipe uses 0.2)",
+    )
     p.add_argument("--targets", type=float, nargs="+", default=[0.80, 0.95])
     p.add_argument("--eval-every", type=int, default=100, help="training steps between evaluations")
     p.add_argument("--n-eval", type=int, default=200)
@@ -69,7 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"{a.out} exists; pass --overwrite to replace it")
     torch.set_num_threads(a.threads)
     recipe = RECIPES["mnist-ddpm"]
-    spec = {**recipe["model"], "kwargs": {**recipe["model"]["kwargs"], "base_channels": a.base_channels}}
+    spec = {
+        **recipe["model"],
+        "kwargs": {**recipe["model"]["kwargs"], "base_channels": a.base_channels},
+    }
     torch.manual_seed(a.seed)
     model = build_model(spec)
     n_params = sum(q.numel() for q in model.parameters())
@@ -88,8 +103,17 @@ def main(argv: list[str] | None = None) -> int:
         train_s = t0 - clock["start"] - clock["eval"]
         acc = conditional_accuracy(ema, schedule, prediction, classifier, a.n_eval, a.seed)
         clock["eval"] += time.perf_counter() - t0
-        log.append({"step": step, "train_minutes": round(train_s / 60, 2), "accuracy_pct": round(100 * acc, 1)})
-        print(f"step {step:6d}  training {train_s / 60:6.2f} min  accuracy {100 * acc:5.1f}%", flush=True)
+        log.append(
+            {
+                "step": step,
+                "train_minutes": round(train_s / 60, 2),
+                "accuracy_pct": round(100 * acc, 1),
+            }
+        )
+        print(
+            f"step {step:6d}  training {train_s / 60:6.2f} min  accuracy {100 * acc:5.1f}%",
+            flush=True,
+        )
         for t in targets:
             if acc >= t and reached[f"{t:.0%}"] is None:
                 reached[f"{t:.0%}"] = round(train_s / 60, 2)
@@ -99,20 +123,48 @@ def main(argv: list[str] | None = None) -> int:
 
     tr = recipe["train"]
     try:
-        train_diffusion(model, (x, y), schedule, prediction=prediction, weighting=tr["weighting"],
-                        steps=10**7, batch_size=a.batch_size, lr=a.lr, warmup=100, lr_decay="constant",
-                        ema_decay=tr["ema_decay"], p_uncond=a.p_uncond, grad_clip=tr["grad_clip"],
-                        device="cpu", seed=a.seed, progress=False, sample_every=a.eval_every, sample_fn=evaluate)
+        train_diffusion(
+            model,
+            (x, y),
+            schedule,
+            prediction=prediction,
+            weighting=tr["weighting"],
+            steps=10**7,
+            batch_size=a.batch_size,
+            lr=a.lr,
+            warmup=100,
+            lr_decay="constant",
+            ema_decay=tr["ema_decay"],
+            p_uncond=a.p_uncond,
+            grad_clip=tr["grad_clip"],
+            device="cpu",
+            seed=a.seed,
+            progress=False,
+            sample_every=a.eval_every,
+            sample_fn=evaluate,
+        )
     except _Done:
         pass
-    result = {"command": "python benchmarks/train_cost.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "model": f"UNet base_channels={a.base_channels}, {n_params / 1e6:.2f}M parameters",
-              "batch_size": a.batch_size, "lr": a.lr, "p_uncond": a.p_uncond, "eval": f"{a.n_eval} DDIM-20 samples, w=0.5",
-              "minutes_to_accuracy": reached, "log": log,
-              "hardware": f"{platform.machine()}, {os.cpu_count()} CPUs, {a.threads} torch threads",
-              "load_average_at_end": [round(v, 1) for v in os.getloadavg()],
-              "torch": torch.__version__, "date": str(date.today())}
-    print(json.dumps({k: result[k] for k in ("model", "minutes_to_accuracy", "load_average_at_end")}, indent=1))
+    result = {
+        "command": "python benchmarks/train_cost.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "model": f"UNet base_channels={a.base_channels}, {n_params / 1e6:.2f}M parameters",
+        "batch_size": a.batch_size,
+        "lr": a.lr,
+        "p_uncond": a.p_uncond,
+        "eval": f"{a.n_eval} DDIM-20 samples, w=0.5",
+        "minutes_to_accuracy": reached,
+        "log": log,
+        "hardware": f"{platform.machine()}, {os.cpu_count()} CPUs, {a.threads} torch threads",
+        "load_average_at_end": [round(v, 1) for v in os.getloadavg()],
+        "torch": torch.__version__,
+        "date": str(date.today()),
+    }
+    print(
+        json.dumps(
+            {k: result[k] for k in ("model", "minutes_to_accuracy", "load_average_at_end")},
+            indent=1,
+        )
+    )
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(result, indent=1))
     print("wrote", a.out)

@@ -1,6 +1,8 @@
 """diffusion_course: the helper package behind the diffusion-models course.
 
-Modules: config, data, schedules, forward, param, losses, samplers, oracle, models,
-train, checkpoints, metrics, viz, widgets. See CONTRIBUTING.md for the shared API.
+Folders by role (CONTRIBUTING.md has the map and what each may import): ``diffusion`` (the
+math), ``samplers``, ``toy``, ``data``, ``models``, ``training``, ``pipelines``, ``evaluation``,
+``viz``, ``cli``; plus ``config``, ``checkpoints`` and ``tables``.
 """
+
 __version__ = "0.1.0"

@@ -11,6 +11,7 @@ Environment variables (all optional):
 - ``DIFFUSION_COURSE_CACHE``: where trained models and other results are cached
   (default ``~/.cache/diffusion_course``).
 """
+
 from __future__ import annotations
 
 import os

@@ -1,26 +1,46 @@
-"""The sampler benchmark on the exact mixture oracle: files, NFE counts, quality vs steps, no overwrite."""
+"""The sampler benchmark on the exact mixture oracle: result files, NFE counts, quality vs steps, no overwrite."""
+
 import csv
 import json
 
 import pytest
 import torch
 
-from diffusion_course import bench
+from diffusion_course.cli import bench as bench_cli
+from diffusion_course.evaluation import bench
+from diffusion_course.evaluation.results import PROVENANCE_FIELDS, read_result
 
 
 @pytest.fixture(scope="module")
 def oracle_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
-    argv = ["--model", "oracle", "--n", "300", "--steps", "5", "50", "--samplers", "ddim", "heun",
-            "--out-dir", str(out), "--quiet", "--threads", "1", "--device", "cpu"]
+    argv = [
+        "--model",
+        "oracle",
+        "--n",
+        "300",
+        "--steps",
+        "5",
+        "50",
+        "--samplers",
+        "ddim",
+        "heun",
+        "--results-dir",
+        str(out),
+        "--quiet",
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+    ]
     threads = torch.get_num_threads()
     try:
-        assert bench.main(argv) == 0
+        assert bench_cli.main(argv) == 0
     finally:
         torch.set_num_threads(threads)  # --threads sets torch's global thread count
-    with open(out / "bench_oracle.csv", newline="") as f:
+    with open(out / "bench_oracle" / "result.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    return out, rows, json.loads((out / "bench_oracle.json").read_text())
+    return out, rows, json.loads((out / "bench_oracle" / "result.json").read_text())
 
 
 def _row(rows, sampler, steps):
@@ -30,16 +50,23 @@ def _row(rows, sampler, steps):
 
 def test_writes_csv_json_and_plot(oracle_run):
     out, rows, meta = oracle_run
-    assert (out / "bench_oracle.png").stat().st_size > 10_000
-    assert [(r["sampler"], r["steps"]) for r in rows] == [("ddim", "5"), ("ddim", "50"), ("heun", "5"),
-                                                          ("heun", "50"), ("floor", ""), ("floor_min", ""),
-                                                          ("floor_max", "")]
+    assert (out / "bench_oracle" / "result.png").stat().st_size > 10_000
+    assert [(r["sampler"], r["steps"]) for r in rows] == [
+        ("ddim", "5"),
+        ("ddim", "50"),
+        ("heun", "5"),
+        ("heun", "50"),
+        ("floor", ""),
+        ("floor_min", ""),
+        ("floor_max", ""),
+    ]
     assert meta["command"].startswith("python -m diffusion_course bench --model oracle")
-    for key in ("date", "torch", "hardware", "load_average_at_start", "floor", "rows"):
+    for key in (*PROVENANCE_FIELDS, "floor", "rows"):
         assert key in meta
-    assert meta["hardware"]["cpu_count"] >= 1 and meta["hardware"]["device"] == "cpu"
-    assert meta["hardware"]["torch_threads"] == 1
-    assert len(meta["hardware"]["load_average_1_5_15min"]) == 3
+    assert read_result("bench_oracle", out) == meta  # the reader checks the schema
+    assert meta["hardware"]["cpu_count"] >= 1 and meta["hardware"]["device"] == "cpu" == meta["device"]
+    assert meta["hardware"]["torch_threads"] == 1 and meta["weights_sha256"] is None
+    assert len(meta["load_average"]) == 3
     assert all(float(r["ms_per_sample"]) > 0 for r in rows[:-3])
 
 
@@ -73,12 +100,24 @@ def test_floor_spread_brackets_the_floor(oracle_run):
 
 def test_refuses_to_overwrite(oracle_run, capsys):
     out, _, meta = oracle_run
-    before = (out / "bench_oracle.json").read_text()
-    argv = ["--model", "oracle", "--n", "20", "--steps", "2", "--samplers", "ddim", "--out-dir", str(out), "--quiet"]
-    assert bench.main(argv) == 1
-    assert "--overwrite" in capsys.readouterr().err
-    assert (out / "bench_oracle.json").read_text() == before
-    assert set(bench.output_paths(out, "oracle", overwrite=True)) == {"csv", "json", "png"}
+    before = (out / "bench_oracle" / "result.json").read_text()
+    argv = [
+        "--model",
+        "oracle",
+        "--n",
+        "20",
+        "--steps",
+        "2",
+        "--samplers",
+        "ddim",
+        "--results-dir",
+        str(out),
+        "--quiet",
+    ]
+    assert bench_cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--overwrite" in err and len(err.strip().splitlines()) == 1
+    assert (out / "bench_oracle" / "result.json").read_text() == before
 
 
 def test_unknown_sampler_is_rejected():

@@ -1,4 +1,5 @@
 """Tests of checkpoints: round trips, refusals, clear errors, and the sha256 manifest."""
+
 import json
 
 import pytest
@@ -11,8 +12,15 @@ from diffusion_course.models.unet import UNet
 
 
 def tiny_unet(**kw):
-    return UNet(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, dropout=0.0, attention_heads=2,
-                num_classes=10, **kw)
+    return UNet(
+        base_channels=8,
+        channel_mults=(1, 2),
+        num_res_blocks=1,
+        dropout=0.0,
+        attention_heads=2,
+        num_classes=10,
+        **kw,
+    )
 
 
 def perturbed(model, seed=0):
@@ -29,8 +37,13 @@ def manifest(tmp_path):
 
 def test_round_trip_float32_is_exact(tmp_path, manifest):
     model = perturbed(tiny_unet())
-    path = ck.save_checkpoint(tmp_path / "m.pt", model, {"prediction": "v", "steps": 3}, half=False,
-                              manifest_path=manifest)
+    path = ck.save_checkpoint(
+        tmp_path / "m.pt",
+        model,
+        {"prediction": "v", "steps": 3},
+        half=False,
+        manifest_path=manifest,
+    )
     loaded, config = ck.load_checkpoint(path)
     assert type(loaded) is UNet and not loaded.training
     assert config["prediction"] == "v" and config["model"]["class"] == "UNet"
@@ -131,8 +144,14 @@ def test_register_model_extension_point(tmp_path, manifest):
 def test_manifest_verify_and_load_pretrained(tmp_path, manifest):
     model = perturbed(tiny_unet())
     path = ck.save_checkpoint(tmp_path / "m.pt", model, {"prediction": "eps"}, half=False, manifest_path=manifest)
-    entry = ck.add_to_manifest("tiny", path, "python -m diffusion_course train tiny", "a tiny UNet",
-                               {"fid": 1.0}, manifest_path=manifest)
+    entry = ck.add_to_manifest(
+        "tiny",
+        path,
+        "python -m diffusion_course train tiny",
+        "a tiny UNet",
+        {"fid": 1.0},
+        manifest_path=manifest,
+    )
     assert entry["file"] == "m.pt" and entry["bytes"] == path.stat().st_size
     assert json.loads(manifest.read_text())["tiny"]["sha256"] == ck.sha256_file(path)
     assert ck.verify("tiny", manifest_path=manifest) == path.resolve()

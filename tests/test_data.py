@@ -1,8 +1,9 @@
 """Datasets: toy shapes and seeds, MNIST/CIFAR-10 layouts and ranges, the clear offline error."""
+
 from __future__ import annotations
 
-import torch
 import pytest
+import torch
 
 from diffusion_course import data
 
@@ -63,7 +64,18 @@ def test_mnist_layout_range_and_subset():
     assert torch.equal(x, x2) and torch.equal(y, y2)
     full_x, full_y = data.mnist(train=False)
     assert full_x.shape[0] == 10_000
-    assert torch.bincount(full_y).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert torch.bincount(full_y).tolist() == [
+        980,
+        1135,
+        1032,
+        1010,
+        982,
+        892,
+        958,
+        1028,
+        974,
+        1009,
+    ]
 
 
 def test_cifar10_from_image_folder():
@@ -83,7 +95,9 @@ def test_image_folder_reads_own_images(tmp_path):
     x, y, classes = data.image_folder(tmp_path, size=16)
     assert x.shape == (6, 3, 16, 16) and classes == ["blue", "red"]
     red = x[y == 1]
-    assert torch.allclose(red[:, 0], torch.ones_like(red[:, 0])) and torch.allclose(red[:, 2], -torch.ones_like(red[:, 2]))
+    assert torch.allclose(red[:, 0], torch.ones_like(red[:, 0])) and torch.allclose(
+        red[:, 2], -torch.ones_like(red[:, 2])
+    )
 
 
 def test_loader_is_seeded():

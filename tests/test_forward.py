@@ -2,8 +2,15 @@ import numpy as np
 import pytest
 import torch
 
-from diffusion_course.forward import noise_like, q_posterior, q_sample, q_sample_chain, q_step, sample_timesteps
-from diffusion_course.schedules import cosine_schedule, linear_schedule
+from diffusion_course.diffusion.forward import (
+    noise_like,
+    q_posterior,
+    q_sample,
+    q_sample_chain,
+    q_step,
+    sample_timesteps,
+)
+from diffusion_course.diffusion.schedules import cosine_schedule, linear_schedule
 
 N = 20000
 
@@ -23,8 +30,8 @@ def test_chain_and_closed_form_have_the_same_law(t_final):
     a, sg = s.alpha(t_final).item(), s.sigma(t_final).item()
     chain = q_sample_chain(x0, t_final, s, generator=g)
     closed = q_sample(x0, t_final, s, noise_like(x0, g))
-    assert _moments_ok(chain, 1.5 * a, sg ** 2)
-    assert _moments_ok(closed, 1.5 * a, sg ** 2)
+    assert _moments_ok(chain, 1.5 * a, sg**2)
+    assert _moments_ok(closed, 1.5 * a, sg**2)
 
 
 def test_noise_free_chain_is_the_alpha_product():
@@ -50,7 +57,7 @@ def _bayes_posterior(betas, t, x0, x_t):
     c = np.sqrt(1 - betas[t])  # x_t = c x_{t-1} + sqrt(beta_t) e
     cov12, var2 = c * v_prev, c * c * v_prev + betas[t]
     mean = a_prev * x0 + cov12 / var2 * (x_t - c * a_prev * x0)
-    return mean, v_prev - cov12 ** 2 / var2
+    return mean, v_prev - cov12**2 / var2
 
 
 @pytest.mark.parametrize("t", [1, 2, 40, 199])
@@ -87,7 +94,7 @@ def test_posterior_residual_is_independent_with_the_posterior_variance(t):
     assert _moments_ok(r, 0.0, var[0].item())
     for other in (x0.squeeze(1), x_t.squeeze(1)):
         corr = torch.corrcoef(torch.stack([r, other]))[0, 1].item()
-        assert abs(corr) < 5 / N ** 0.5
+        assert abs(corr) < 5 / N**0.5
 
 
 def test_sample_timesteps_uniform_and_deterministic():

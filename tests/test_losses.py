@@ -3,20 +3,23 @@ import math
 import pytest
 import torch
 
-from diffusion_course.forward import noise_like, sample_timesteps
-from diffusion_course.losses import WEIGHTINGS, diffusion_loss, gan_losses, loss_weight, target_for, vae_loss
-from diffusion_course.param import PREDICTIONS, convert, expand
-from diffusion_course.schedules import cosine_schedule, linear_schedule, make_schedule
+from diffusion_course.diffusion.forward import noise_like, sample_timesteps
+from diffusion_course.diffusion.losses import WEIGHTINGS, diffusion_loss, loss_weight, target_for
+from diffusion_course.diffusion.parameterization import PREDICTIONS, convert, expand
+from diffusion_course.diffusion.schedules import cosine_schedule, linear_schedule, make_schedule
+from diffusion_course.training.objectives import gan_losses, vae_loss
 
 N, D, S = 20000, 2, 1.7  # Gaussian data N(0, S^2 I) in D dimensions
 
 
 def gaussian_denoiser(schedule, prediction, gain=1.0, offset=0.0):
     """Exact E[eps | x_t] for N(0, S^2 I) data, converted to `prediction`, optionally perturbed."""
+
     def model(x_t, t):
         a, s = expand(schedule.alpha(t), x_t), expand(schedule.sigma(t), x_t)
         eps_hat = gain * s / (a * a * S * S + s * s) * x_t + offset
         return convert(eps_hat, "eps", prediction, x_t, a, s)
+
     return model
 
 
@@ -43,17 +46,25 @@ def test_optimal_eps_loss_is_the_posterior_variance(t_fixed):
     """E||eps - E[eps|x_t]||^2 / D = Var(eps | x_t) = a^2 S^2 / (a^2 S^2 + s^2) for Gaussian data."""
     s = cosine_schedule(T=200)
     x0, _, noise = _draws(s, seed=t_fixed)
-    per, _ = diffusion_loss(gaussian_denoiser(s, "eps"), x0, s, t=torch.full((N,), t_fixed),
-                            noise=noise, reduction="none")
+    per, _ = diffusion_loss(
+        gaussian_denoiser(s, "eps"),
+        x0,
+        s,
+        t=torch.full((N,), t_fixed),
+        noise=noise,
+        reduction="none",
+    )
     a2, s2 = s.alpha(t_fixed).item() ** 2, s.sigma(t_fixed).item() ** 2
     expected = a2 * S * S / (a2 * S * S + s2)
-    assert abs(per.mean().item() - expected) < 5 * per.std().item() / N ** 0.5
+    assert abs(per.mean().item() - expected) < 5 * per.std().item() / N**0.5
 
 
 def _unit_error_model(x0, noise, schedule, prediction):
     """A model whose output is its target plus 1 everywhere, so the per-sample loss is w(t)."""
+
     def model(x_t, t):
         return target_for(prediction, x0, noise, schedule.alpha(t), schedule.sigma(t)) + 1.0
+
     return model
 
 
@@ -64,8 +75,17 @@ def test_min_snr_weights_numeric(prediction, zero):
     g = torch.Generator().manual_seed(4)
     x0 = torch.randn(100, 3, generator=g, dtype=torch.float64)
     t, noise, gamma = torch.arange(100), noise_like(x0, g), 5.0
-    per, t_out = diffusion_loss(_unit_error_model(x0, noise, s, prediction), x0, s, prediction, "min_snr",
-                                t=t, noise=noise, min_snr_gamma=gamma, reduction="none")
+    per, t_out = diffusion_loss(
+        _unit_error_model(x0, noise, s, prediction),
+        x0,
+        s,
+        prediction,
+        "min_snr",
+        t=t,
+        noise=noise,
+        min_snr_gamma=gamma,
+        reduction="none",
+    )
     assert torch.equal(t_out, t)
     ab = s.alpha_bar
     snr = [ab[i].item() / (1 - ab[i].item()) for i in range(100)]
@@ -90,9 +110,11 @@ def test_same_eps_error_gives_the_documented_eps_equivalent_loss(weighting):
     err = 0.3 * torch.randn(100, 4, generator=g, dtype=torch.float64)
     losses = {}
     for p in PREDICTIONS:
+
         def model(x_t, tt, p=p):
             a, sg = s.alpha(tt), s.sigma(tt)
             return convert(noise + err, "eps", p, x_t, a, sg)
+
         losses[p] = diffusion_loss(model, x0, s, p, weighting, t=t, noise=noise, reduction="none")[0]
     snr = s.snr(t)
     if weighting == "uniform":

@@ -1,5 +1,6 @@
 """Tests of the sample-quality metrics: 2-D distances and mixture metrics, the shipped MNIST
 classifier, and the image metrics on its features (floors, corruption ladders, closed forms)."""
+
 import json
 import math
 from types import SimpleNamespace
@@ -7,8 +8,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from diffusion_course import metrics
-from diffusion_course.oracle import GaussianMixture
+from diffusion_course import tables
+from diffusion_course.toy import metrics
+from diffusion_course.toy.oracle import GaussianMixture
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +23,7 @@ def _draw(mix, n, seed):
 
 
 # ----------------------------------------------------------------------------- 2-D
+
 
 def test_sliced_wasserstein_of_a_translation_matches_closed_form(ring):
     # shifting a cloud by d shifts each 1-D projection by d.theta; E[(d.theta)^2] = |d|^2 / 2 in 2-D
@@ -43,8 +46,9 @@ def test_2d_distances_sit_at_floor_for_real_data_and_grow_with_noise(ring, metri
     f = getattr(metrics, metric)
     ref, real = _draw(ring, n, 0), _draw(ring, n, 1)
     g = torch.Generator().manual_seed(2)
-    ladder = [f(real + s * torch.randn(real.shape, generator=g, dtype=torch.float64), ref)
-              for s in (0.0, 0.2, 0.4, 0.8)]
+    ladder = [
+        f(real + s * torch.randn(real.shape, generator=g, dtype=torch.float64), ref) for s in (0.0, 0.2, 0.4, 0.8)
+    ]
     assert all(lo < hi for lo, hi in zip(ladder, ladder[1:])), ladder
     assert ladder[0] < 0.5 * ladder[2]  # real vs real: well below a visible corruption
     if metric == "mmd_rbf":
@@ -86,14 +90,14 @@ def test_evaluate_2d_reports_rounded_numbers_and_detects_collapse(ring):
     collapsed = metrics.evaluate_2d(_draw(GaussianMixture(ring.means[:2], ring.covs[:2]), 1000, 5), ring)
     assert good["n"] == 1000 and good["modes_covered"] == "8/8" and collapsed["modes_covered"] == "2/8"
     assert good["sliced_w2"] < collapsed["sliced_w2"] and good["mmd_rbf"] < collapsed["mmd_rbf"]
-    assert good["sliced_w2"] == metrics.round_sig(good["sliced_w2"])
+    assert good["sliced_w2"] == tables.round_sig(good["sliced_w2"])
     vs_points = metrics.evaluate_2d(_draw(ring, 500, 5), _draw(ring, 500, 6))
     assert set(vs_points) == {"n", "n_reference", "sliced_w2", "mmd_rbf"}
-    assert "sliced_w2" in metrics.format_table(good)
+    assert "sliced_w2" in tables.format_table(good)
 
 
 def test_round_sig_and_bad_inputs():
-    assert metrics.round_sig(123456) == 123000 and metrics.round_sig(0.0012345) == 0.00123
+    assert tables.round_sig(123456) == 123000 and tables.round_sig(0.0012345) == 0.00123
     with pytest.raises(ValueError, match="same dimension"):
         metrics.sliced_wasserstein(torch.zeros(5, 2), torch.zeros(5, 3))
     with pytest.raises(ValueError, match="equal sample counts"):
@@ -104,19 +108,22 @@ def test_round_sig_and_bad_inputs():
 
 # ----------------------------------------------------------------------------- images
 
-from diffusion_course import image_metrics as im  # noqa: E402
-from diffusion_course import metric_reports as mr  # noqa: E402
+from diffusion_course.evaluation import floors as mr  # noqa: E402
+from diffusion_course.evaluation import image_metrics as im  # noqa: E402
+from diffusion_course.evaluation import features  # noqa: E402
 from diffusion_course.models import classifier as clf_mod  # noqa: E402
+from diffusion_course.training.classifier import accuracy  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def clf():
-    return clf_mod.load_classifier()  # fails (never skips) when the shipped checkpoint is missing
+    return features.feature_network("mnist")  # fails (never skips) when the shipped checkpoint is missing
 
 
 @pytest.fixture(scope="module")
 def mnist_test():
     from diffusion_course.data import mnist
+
     x, y = mnist(train=False)
     return x[:2000], y[:2000]
 
@@ -124,38 +131,56 @@ def mnist_test():
 @pytest.fixture(scope="module")
 def mnist_train500():
     from diffusion_course.data import mnist
+
     return mnist(train=True, n=500, generator=torch.Generator().manual_seed(0))[0]
 
 
 def test_shipped_classifier_matches_manifest_and_its_accuracy(clf, mnist_test):
     from diffusion_course import checkpoints
-    entry = checkpoints.read_manifest()[clf_mod.CHECKPOINT_NAME]
+
+    entry = checkpoints.read_manifest()[features.FEATURE_NETWORKS["mnist"].checkpoint]
     assert clf.sha256 == entry["sha256"] and entry["metrics"]["test_accuracy"] >= 0.992
-    assert entry["bytes"] == clf_mod.default_path().stat().st_size
+    assert entry["bytes"] == checkpoints.verify("mnist_classifier").stat().st_size
     x, y = mnist_test
-    assert clf_mod.accuracy(clf, x, y) >= 0.985  # first 2000 test images
+    assert accuracy(clf, x, y) >= 0.985  # first 2000 test images
     assert clf.features(x[:4]).shape == (4, clf_mod.FEATURE_DIM)
 
 
 def test_a_tampered_checkpoint_is_refused(tmp_path):
-    bad = tmp_path / "mnist_classifier.pt"
-    data = bytearray(clf_mod.default_path().read_bytes())
+    from diffusion_course import checkpoints
+
+    entry = dict(checkpoints.read_manifest()["mnist_classifier"])
+    data = bytearray(checkpoints.verify("mnist_classifier").read_bytes())
     data[-100] ^= 0xFF
-    bad.write_bytes(bytes(data))
+    (tmp_path / "mnist_classifier.pt").write_bytes(bytes(data))
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"mnist_classifier": {**entry, "file": "mnist_classifier.pt"}}))
     with pytest.raises(ValueError, match="sha256"):  # checkpoints.CheckpointError is a ValueError
-        clf_mod.load_classifier(bad)
+        checkpoints.load_pretrained("mnist_classifier", manifest_path=manifest)
+
+
+def test_feature_networks_are_registered_per_dataset(clf):
+    assert features.dataset_of((1, 28, 28)) == "mnist" and clf.image_shape == (1, 28, 28)
+    with pytest.raises(ValueError, match="no single feature network"):
+        features.dataset_of((3, 32, 32))
+    with pytest.raises(ValueError, match="no feature network for dataset 'svhn'"):
+        features.feature_network("svhn")
+    with pytest.raises(ValueError, match=r"\(N, 1, 28, 28\)"):  # the classifier checks its own input shape
+        im.extract(torch.zeros(2, 3, 32, 32), clf)
 
 
 def test_training_cli_refuses_to_overwrite_without_flag(tmp_path, capsys):
+    from diffusion_course.cli import train as train_cli
+
     existing = tmp_path / "c.pt"
     existing.write_bytes(b"keep")
-    assert clf_mod.main(["--out", str(existing), "--epochs", "1"]) == 1  # returns before training
+    assert train_cli.main(["mnist-classifier", "--out", str(existing), "--epochs", "1"]) == 2  # before training
     assert existing.read_bytes() == b"keep" and "--overwrite" in capsys.readouterr().err
 
 
 def test_fid_with_classifier_as_torchmetrics_extractor_equals_feature_path(clf, mnist_test, mnist_train500):
     a, b = mnist_test[0][:300], mnist_train500[:300]
-    direct = im.mnist_classifier_fid(a, b, clf)
+    direct = im.classifier_fid(a, b, clf)
     via_features = im.frechet_distance(im.extract(a, clf)[0], im.extract(b, clf)[0])
     assert direct == pytest.approx(via_features, rel=1e-4)
 
@@ -163,8 +188,10 @@ def test_fid_with_classifier_as_torchmetrics_extractor_equals_feature_path(clf, 
 def test_image_metrics_sit_at_floor_for_real_data_and_degrade_with_noise(clf, mnist_test, mnist_train500):
     ref = mnist_test[0][:500]
     g = torch.Generator().manual_seed(0)
-    rows = [im.evaluate_images(mr.add_noise(mnist_train500, s, g) if s else mnist_train500, ref, classifier=clf)
-            for s in (0.0, 0.2, 0.4, 0.8)]
+    rows = [
+        im.evaluate_images(mr.add_noise(mnist_train500, s, g) if s else mnist_train500, ref, classifier=clf)
+        for s in (0.0, 0.2, 0.4, 0.8)
+    ]
     fid = [r["mnist_classifier_fid"] for r in rows]
     kid = [r["mnist_classifier_kid"] for r in rows]
     precision = [r["precision_pct"] for r in rows]

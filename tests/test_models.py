@@ -1,4 +1,5 @@
 """Tests of the denoisers: embeddings, MLPDenoiser and UNet (shapes, conditioning, sizes)."""
+
 import math
 
 import pytest
@@ -17,12 +18,12 @@ def tiny_unet(**kw):
 
 # ------------------------------------------------------------------ embeddings
 
+
 def test_sinusoidal_embedding_matches_closed_form():
     t = torch.tensor([0, 1, 7, 999])
     emb = sinusoidal_embedding(t, 6, max_period=10000.0)
     freqs = [10000.0 ** (-k / 3) for k in range(3)]
-    expect = torch.tensor([[math.cos(ti * f) for f in freqs] + [math.sin(ti * f) for f in freqs]
-                           for ti in t.tolist()])
+    expect = torch.tensor([[math.cos(ti * f) for f in freqs] + [math.sin(ti * f) for f in freqs] for ti in t.tolist()])
     assert emb.shape == (4, 6)
     assert torch.allclose(emb, expect, atol=1e-5)
     assert torch.equal(sinusoidal_embedding(t, 7)[:, -1], torch.zeros(4))  # odd dim pads one zero
@@ -60,6 +61,7 @@ def test_time_embedding_shape():
 
 # ------------------------------------------------------------------ MLP
 
+
 def test_mlp_shapes_and_conditioning():
     torch.manual_seed(0)
     m = MLPDenoiser(dim=2, hidden=32, depth=2, time_dim=16, num_classes=4)
@@ -83,6 +85,7 @@ def test_mlp_unconditional_and_errors():
 
 
 # ------------------------------------------------------------------ UNet
+
 
 @pytest.mark.parametrize("size,channels", [(28, 1), (32, 3)])
 @pytest.mark.parametrize("num_classes", [None, 10])
@@ -133,7 +136,8 @@ def test_unet_attention_placement_and_errors():
 
 def test_unet_default_size_for_mnist():
     """The MNIST recipe's architecture is in the 1-4M parameter range the course aims at."""
-    from diffusion_course.recipes import RECIPES
+    from diffusion_course.training.recipes import RECIPES
+
     n = count_parameters(UNet(**RECIPES["mnist-ddpm"]["model"]["kwargs"]))
     assert 1_000_000 <= n <= 4_000_000
     assert count_parameters(tiny_unet()) < 100_000

@@ -1,12 +1,13 @@
 """Tests of the Gaussian-mixture oracle: sampling, density, and the exact posterior denoiser."""
+
 import math
 
 import pytest
 import torch
 
-from diffusion_course.oracle import GaussianMixture, MixtureDenoiser
-from diffusion_course.param import convert
-from diffusion_course.schedules import make_schedule
+from diffusion_course.diffusion.parameterization import convert
+from diffusion_course.diffusion.schedules import make_schedule
+from diffusion_course.toy.oracle import GaussianMixture, MixtureDenoiser
 
 F64 = torch.float64
 
@@ -49,8 +50,10 @@ def test_sample_is_reproducible_and_float32_by_default(mix):
 def test_log_prob_matches_scipy_and_integrates_to_one(mix):
     stats = pytest.importorskip("scipy.stats")
     x = torch.randn(50, 2, generator=torch.Generator().manual_seed(1), dtype=F64) * 2
-    ref = sum(float(w) * stats.multivariate_normal(m.numpy(), c.numpy()).pdf(x.numpy())
-              for w, m, c in zip(mix.weights, mix.means, mix.covs))
+    ref = sum(
+        float(w) * stats.multivariate_normal(m.numpy(), c.numpy()).pdf(x.numpy())
+        for w, m, c in zip(mix.weights, mix.means, mix.covs)
+    )
     assert torch.allclose(mix.log_prob(x), torch.as_tensor(ref).log(), atol=1e-10)
     g = torch.linspace(-6, 6, 401, dtype=F64)
     grid = torch.stack(torch.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
@@ -81,7 +84,10 @@ def test_posterior_mean_matches_quadrature_in_1d():
 
 
 def test_single_gaussian_posterior_closed_form():
-    mu, cov = torch.tensor([0.5, -1.0], dtype=F64), torch.tensor([[0.4, 0.15], [0.15, 0.2]], dtype=F64)
+    mu, cov = (
+        torch.tensor([0.5, -1.0], dtype=F64),
+        torch.tensor([[0.4, 0.15], [0.15, 0.2]], dtype=F64),
+    )
     mix = GaussianMixture(mu[None], cov[None])
     x = torch.randn(10, 2, generator=torch.Generator().manual_seed(4), dtype=F64)
     a, s = 0.7, math.sqrt(0.51)
@@ -114,7 +120,7 @@ def test_denoiser_conditions_on_component(mix, sched):
     t = torch.full((16,), 400)
     den = MixtureDenoiser(mix, sched, "eps")
     for j in range(3):
-        single = MixtureDenoiser(GaussianMixture(mix.means[j:j + 1], mix.covs[j:j + 1]), sched, "eps")
+        single = MixtureDenoiser(GaussianMixture(mix.means[j : j + 1], mix.covs[j : j + 1]), sched, "eps")
         assert torch.allclose(den(x, t, j), single(x, t), atol=1e-10)
     y = torch.tensor([0, 3] * 8)  # 3 = null_label (K): unconditional rows
     out = den(x, t, y)
@@ -139,15 +145,21 @@ def test_ring_and_isotropic_constructors():
     assert torch.allclose(iso.covs[1], 0.04 * torch.eye(2, dtype=F64))
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda: GaussianMixture([0.0, 1.0], [[1.0]]), "means"),
-    (lambda: GaussianMixture([[0.0]], [[[1.0]], [[1.0]]]), "covs"),
-    (lambda: GaussianMixture([[0.0], [1.0]], [[[1.0]], [[1.0]]], [1.0, -1.0]), "weights"),
-    (lambda: GaussianMixture([[0.0, 0.0]], [[[1.0, 2.0], [2.0, 1.0]]]), "positive semi-definite"),
-    (lambda: GaussianMixture([[0.0, 0.0]], [[[1.0, 0.5], [0.0, 1.0]]]), "symmetric"),
-    (lambda: GaussianMixture.isotropic([[0.0, 0.0]], -1.0), "std"),
-    (lambda: GaussianMixture.ring(k=0), "k must be"),
-])
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: GaussianMixture([0.0, 1.0], [[1.0]]), "means"),
+        (lambda: GaussianMixture([[0.0]], [[[1.0]], [[1.0]]]), "covs"),
+        (lambda: GaussianMixture([[0.0], [1.0]], [[[1.0]], [[1.0]]], [1.0, -1.0]), "weights"),
+        (
+            lambda: GaussianMixture([[0.0, 0.0]], [[[1.0, 2.0], [2.0, 1.0]]]),
+            "positive semi-definite",
+        ),
+        (lambda: GaussianMixture([[0.0, 0.0]], [[[1.0, 0.5], [0.0, 1.0]]]), "symmetric"),
+        (lambda: GaussianMixture.isotropic([[0.0, 0.0]], -1.0), "std"),
+        (lambda: GaussianMixture.ring(k=0), "k must be"),
+    ],
+)
 def test_mixture_bad_inputs(make, match):
     with pytest.raises(ValueError, match=match):
         make()

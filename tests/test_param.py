@@ -3,8 +3,15 @@ import itertools
 import pytest
 import torch
 
-from diffusion_course.param import PREDICTIONS, check_prediction, convert, expand, to_eps, to_x0
-from diffusion_course.schedules import make_schedule
+from diffusion_course.diffusion.parameterization import (
+    PREDICTIONS,
+    check_prediction,
+    convert,
+    expand,
+    to_eps,
+    to_x0,
+)
+from diffusion_course.diffusion.schedules import make_schedule
 
 PAIRS = list(itertools.product(PREDICTIONS, PREDICTIONS))
 

@@ -7,14 +7,17 @@ trailing spacing: DDIM 0.20 / 0.11, DPM-Solver++(2) 0.15 / 0.048. (With leading 
 spacing the last jump 111 -> 0 spans 3.6 in log-SNR and 2M's extrapolation overshoots at 10
 steps: DDIM 0.19 vs DPM-Solver++(2) 0.29; the spacing matters.)
 """
+
 import math
 
 import pytest
 import torch
 
 from diffusion_course import samplers as S
-from diffusion_course.oracle import GaussianMixture, MixtureDenoiser
-from diffusion_course.schedules import make_schedule
+from diffusion_course.diffusion.guidance import guided
+from diffusion_course.diffusion.schedules import make_schedule
+from diffusion_course.diffusion.spacing import logsnr_timesteps
+from diffusion_course.toy.oracle import GaussianMixture, MixtureDenoiser
 
 F64 = torch.float64
 
@@ -65,6 +68,7 @@ def sliced_w1(x, ref=_REF, n_proj=16):
 
 # ---- exact identities -------------------------------------------------------------------
 
+
 def test_ddim_eta0_is_deterministic_and_ignores_generator():
     ts = SCHED.timesteps(20)
     a = S.ddim(DEN, x_T(64), SCHED, ts, generator=gen(1))
@@ -112,13 +116,17 @@ def test_samplers_accept_every_prediction_type(prediction):
     model = MixtureDenoiser(MIX, SCHED, prediction)
     ts = SCHED.timesteps(10)
     for sampler in (S.ddim, S.dpm_solver_pp, S.pf_ode_heun):
-        assert torch.allclose(sampler(model, x_T(32), SCHED, ts, prediction=prediction),
-                              sampler(DEN, x_T(32), SCHED, ts), atol=1e-8)
+        assert torch.allclose(
+            sampler(model, x_T(32), SCHED, ts, prediction=prediction),
+            sampler(DEN, x_T(32), SCHED, ts),
+            atol=1e-8,
+        )
 
 
 def test_dpm_solver_pp_corrections_integrate_polynomials_exactly():
     """The 3M step is exact when x0(lambda) is quadratic: check against the integral."""
-    from diffusion_course.samplers import _dpmpp_D
+    from diffusion_course.samplers.dpm_solver import _dpmpp_D
+
     lams, lam_s = [-1.0, -0.2, 0.5], 1.7
     f = lambda lam: 0.3 - 0.7 * lam + 0.25 * lam**2  # noqa: E731
     u = torch.linspace(lams[-1], lam_s, 200001, dtype=F64)
@@ -139,12 +147,21 @@ CASES = {  # sampler, timesteps, options, tolerances (weights, means, covariance
     "ddim": (S.ddim, SCHED.timesteps(50), {}, (0.04, 0.08, 0.08)),
     "ddim_eta": (S.ddim, SCHED.timesteps(100), {"eta": 0.5}, (0.03, 0.06, 0.06)),
     "dpm_solver_pp": (S.dpm_solver_pp, SCHED.timesteps(20, "trailing"), {}, (0.04, 0.08, 0.08)),
-    "dpm_solver_pp3": (S.dpm_solver_pp, S.logsnr_timesteps(SCHED, 15), {"order": 3}, (0.04, 0.08, 0.08)),
+    "dpm_solver_pp3": (
+        S.dpm_solver_pp,
+        logsnr_timesteps(SCHED, 15),
+        {"order": 3},
+        (0.04, 0.08, 0.08),
+    ),
     "pf_ode_euler": (S.pf_ode_euler, SCHED.timesteps(50), {}, (0.04, 0.08, 0.08)),
     "pf_ode_heun": (S.pf_ode_heun, SCHED.timesteps(25), {}, (0.04, 0.08, 0.08)),
     "reverse_sde_em": (S.reverse_sde_em, SCHED.timesteps(250), {}, (0.03, 0.06, 0.06)),
-    "annealed_langevin": (S.annealed_langevin, S.logsnr_timesteps(SCHED, 20), {"n_inner": 20},
-                          (0.04, 0.1, 0.1)),
+    "annealed_langevin": (
+        S.annealed_langevin,
+        logsnr_timesteps(SCHED, 20),
+        {"n_inner": 20},
+        (0.04, 0.1, 0.1),
+    ),
 }
 
 
@@ -163,17 +180,18 @@ def test_sampler_reproduces_the_mixture(name):
 
 # ---- convergence ----------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def ode_reference():
     """A fine solve of the probability-flow ODE from fixed x_T (error ~1e-5, see below)."""
     x = x_T(256, seed=7)
-    return x, S.dpm_solver_pp(DEN, x, SCHED, S.logsnr_timesteps(SCHED, 300), order=3)
+    return x, S.dpm_solver_pp(DEN, x, SCHED, logsnr_timesteps(SCHED, 300), order=3)
 
 
 def test_fine_ode_solvers_agree(ode_reference):
     """Two different methods converge to the same ODE solution (Heun: 499 evaluations)."""
     x, ref = ode_reference
-    heun = S.pf_ode_heun(DEN, x, SCHED, S.logsnr_timesteps(SCHED, 250))
+    heun = S.pf_ode_heun(DEN, x, SCHED, logsnr_timesteps(SCHED, 250))
     assert (heun - ref).norm(dim=1).mean() < 5e-4
 
 
@@ -181,13 +199,19 @@ def ode_error(sampler, x, ref, ts, **kw):
     return (sampler(DEN, x, SCHED, ts, **kw) - ref).norm(dim=1).mean().item()
 
 
-@pytest.mark.parametrize("sampler, kw, min_ratio", [
-    (S.ddim, {}, 1.7), (S.pf_ode_heun, {}, 3.0), (S.dpm_solver_pp, {"order": 2}, 2.5),
-    (S.dpm_solver_pp, {"order": 3}, 3.0)])
+@pytest.mark.parametrize(
+    "sampler, kw, min_ratio",
+    [
+        (S.ddim, {}, 1.7),
+        (S.pf_ode_heun, {}, 3.0),
+        (S.dpm_solver_pp, {"order": 2}, 2.5),
+        (S.dpm_solver_pp, {"order": 3}, 3.0),
+    ],
+)
 def test_ode_error_shrinks_with_steps(ode_reference, sampler, kw, min_ratio):
     """Doubling the logSNR-spaced steps cuts the error by ~2 (1st order) or ~4+ (higher order)."""
     x, ref = ode_reference
-    errs = [ode_error(sampler, x, ref, S.logsnr_timesteps(SCHED, n), **kw) for n in (10, 20, 40)]
+    errs = [ode_error(sampler, x, ref, logsnr_timesteps(SCHED, n), **kw) for n in (10, 20, 40)]
     assert errs[0] > errs[1] > errs[2]
     assert errs[1] / errs[2] > min_ratio, errs
 
@@ -196,7 +220,7 @@ def test_ode_error_shrinks_with_steps(ode_reference, sampler, kw, min_ratio):
 def test_dpm_solver_pp2_beats_ddim_at_few_steps(ode_reference, spacing):
     x, ref = ode_reference
     for n in (10, 20):
-        ts = S.logsnr_timesteps(SCHED, n) if spacing == "logsnr" else SCHED.timesteps(n, spacing)
+        ts = logsnr_timesteps(SCHED, n) if spacing == "logsnr" else SCHED.timesteps(n, spacing)
         e_ddim, e_dpm = ode_error(S.ddim, x, ref, ts), ode_error(S.dpm_solver_pp, x, ref, ts)
         assert e_dpm < 0.8 * e_ddim, (n, e_ddim, e_dpm)
         # and as a distribution: sliced W1 to exact samples
@@ -204,19 +228,24 @@ def test_dpm_solver_pp2_beats_ddim_at_few_steps(ode_reference, spacing):
         assert sliced_w1(S.dpm_solver_pp(DEN, xs, SCHED, ts)) < 0.8 * sliced_w1(S.ddim(DEN, xs, SCHED, ts))
 
 
-@pytest.mark.parametrize("sampler, coarse, fine, kw", [
-    (S.ddpm, 10, 100, {}), (S.reverse_sde_em, 25, 100, {}),
-    (S.annealed_langevin, 20, 20, {"n_inner": 2}),  # vs the default n_inner=20 below
-])
+@pytest.mark.parametrize(
+    "sampler, coarse, fine, kw",
+    [
+        (S.ddpm, 10, 100, {}),
+        (S.reverse_sde_em, 25, 100, {}),
+        (S.annealed_langevin, 20, 20, {"n_inner": 2}),  # vs the default n_inner=20 below
+    ],
+)
 def test_stochastic_samplers_get_closer_with_more_steps(sampler, coarse, fine, kw):
     x = x_T(2000)
-    far = sliced_w1(sampler(DEN, x, SCHED, S.logsnr_timesteps(SCHED, coarse), generator=gen(1), **kw))
-    near = sliced_w1(sampler(DEN, x, SCHED, S.logsnr_timesteps(SCHED, fine), generator=gen(1)))
+    far = sliced_w1(sampler(DEN, x, SCHED, logsnr_timesteps(SCHED, coarse), generator=gen(1), **kw))
+    near = sliced_w1(sampler(DEN, x, SCHED, logsnr_timesteps(SCHED, fine), generator=gen(1)))
     exact_floor = sliced_w1(MIX.sample(2000, gen(5), dtype=F64)[0])
     assert near < 0.6 * far and near < 2.5 * exact_floor, (far, near, exact_floor)
 
 
 # ---- guidance ---------------------------------------------------------------------------
+
 
 class CountingModel:
     def __init__(self, model):
@@ -233,19 +262,20 @@ def test_guidance_scales_one_and_zero_are_conditional_and_unconditional(y):
     x, t = x_T(8), torch.full((8,), 600)
     m = CountingModel(DEN)
     cond, uncond = DEN(x, t, y), DEN(x, t)
-    assert torch.allclose(S.guided(m, y, 1.0, null_label=3)(x, t), cond, atol=1e-12)
-    assert torch.allclose(S.guided(m, y, 0.0, null_label=3)(x, t), uncond, atol=1e-12)
-    assert torch.allclose(S.guided(m, y, 3.0, null_label=3)(x, t), uncond + 3.0 * (cond - uncond), atol=1e-12)
+    assert torch.allclose(guided(m, y, 1.0, null_label=3)(x, t), cond, atol=1e-12)
+    assert torch.allclose(guided(m, y, 0.0, null_label=3)(x, t), uncond, atol=1e-12)
+    assert torch.allclose(guided(m, y, 3.0, null_label=3)(x, t), uncond + 3.0 * (cond - uncond), atol=1e-12)
     assert m.calls == 3 and m.batches == [16, 16, 16]  # one forward pass on a doubled batch each
 
 
 def test_guided_sampling_lands_in_the_chosen_component():
-    x = S.ddim(S.guided(DEN, 2, 1.0, null_label=3), x_T(500), SCHED, SCHED.timesteps(25))
+    x = S.ddim(guided(DEN, 2, 1.0, null_label=3), x_T(500), SCHED, SCHED.timesteps(25))
     k = MIX.component_log_prob(x).argmax(1)
     assert (k == 2).float().mean() > 0.99
 
 
 # ---- options, callback, edge cases --------------------------------------------------------
+
 
 def test_callback_reports_every_step_and_clip_bounds_x0():
     infos = []
@@ -269,29 +299,45 @@ def test_zero_terminal_snr_with_v_prediction():
 
 def test_logsnr_timesteps():
     for n in (1, 2, 10, 50, 1000):
-        ts = S.logsnr_timesteps(SCHED, n)
+        ts = logsnr_timesteps(SCHED, n)
         assert len(ts) == n and ts[0] == 999 and (n == 1 or ts[-1] == 0)
         assert (ts[1:] < ts[:-1]).all()
-    lam = 0.5 * (SCHED.alpha_bar.log() - torch.log1p(-SCHED.alpha_bar))[S.logsnr_timesteps(SCHED, 10)]
+    lam = 0.5 * (SCHED.alpha_bar.log() - torch.log1p(-SCHED.alpha_bar))[logsnr_timesteps(SCHED, 10)]
     assert (lam.diff() - lam.diff().mean()).abs().max() < 0.15  # nearly uniform in lambda
 
 
 def test_logsnr_timesteps_with_zero_terminal_snr():
     """lambda_{T-1} = -inf must not collapse the grid onto the last timesteps."""
     sched = make_schedule("cosine", T=1000, zero_terminal_snr=True)
-    ts = S.logsnr_timesteps(sched, 10)
+    ts = logsnr_timesteps(sched, 10)
     assert ts[0] == 999 and ts[-1] == 0 and (ts[1:] < ts[:-1]).all()
     lam = 0.5 * (sched.alpha_bar.log() - torch.log1p(-sched.alpha_bar))[ts[1:]]  # finite part
     assert torch.isfinite(lam).all() and (lam.diff() - lam.diff().mean()).abs().max() < 0.25
 
 
-ALL = [S.ddpm, S.ddim, S.dpm_solver_pp, S.pf_ode_euler, S.pf_ode_heun, S.reverse_sde_em, S.annealed_langevin]
+ALL = [
+    S.ddpm,
+    S.ddim,
+    S.dpm_solver_pp,
+    S.pf_ode_euler,
+    S.pf_ode_heun,
+    S.reverse_sde_em,
+    S.annealed_langevin,
+]
 
 
 @pytest.mark.parametrize("sampler", ALL)
-@pytest.mark.parametrize("timesteps, match", [
-    ([], "non-empty"), ([5, 10], "strictly descending"), ([10, 10, 3], "strictly descending"),
-    ([1000, 5], "0..999"), ([5, -1], "0..999"), ([5.0, 1.0], "integers")])
+@pytest.mark.parametrize(
+    "timesteps, match",
+    [
+        ([], "non-empty"),
+        ([5, 10], "strictly descending"),
+        ([10, 10, 3], "strictly descending"),
+        ([1000, 5], "0..999"),
+        ([5, -1], "0..999"),
+        ([5.0, 1.0], "integers"),
+    ],
+)
 def test_bad_timesteps(sampler, timesteps, match):
     with pytest.raises(ValueError, match=match):
         sampler(DEN, x_T(2), SCHED, timesteps)
@@ -307,17 +353,23 @@ def test_bad_common_inputs(sampler):
         sampler(DEN, x_T(2), SCHED, [5, 0], clip_x0=-1.0)
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda: S.ddpm(DEN, x_T(2), SCHED, [5, 0], variance="fixed"), "variance"),
-    (lambda: S.ddim(DEN, x_T(2), SCHED, [5, 0], eta=-0.1), "eta"),
-    (lambda: S.dpm_solver_pp(DEN, x_T(2), SCHED, [5, 0], order=4), "order"),
-    (lambda: S.annealed_langevin(DEN, x_T(2), SCHED, [5, 0], n_inner=0), "n_inner"),
-    (lambda: S.annealed_langevin(DEN, x_T(2), SCHED, [5, 0], step_size=0.0), "step_size"),
-    (lambda: S.guided(DEN, 1, float("nan"), 3), "scale"),
-    (lambda: S.guided(DEN, 1.5, 2.0, 3), "y must be"),
-    (lambda: S.guided(DEN, torch.tensor([0, 1]), 2.0, 3)(x_T(3), torch.full((3,), 5)), "2 labels"),
-    (lambda: S.logsnr_timesteps(SCHED, 0), "1..1000"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: S.ddpm(DEN, x_T(2), SCHED, [5, 0], variance="fixed"), "variance"),
+        (lambda: S.ddim(DEN, x_T(2), SCHED, [5, 0], eta=-0.1), "eta"),
+        (lambda: S.dpm_solver_pp(DEN, x_T(2), SCHED, [5, 0], order=4), "order"),
+        (lambda: S.annealed_langevin(DEN, x_T(2), SCHED, [5, 0], n_inner=0), "n_inner"),
+        (lambda: S.annealed_langevin(DEN, x_T(2), SCHED, [5, 0], step_size=0.0), "step_size"),
+        (lambda: guided(DEN, 1, float("nan"), 3), "scale"),
+        (lambda: guided(DEN, 1.5, 2.0, 3), "y must be"),
+        (
+            lambda: guided(DEN, torch.tensor([0, 1]), 2.0, 3)(x_T(3), torch.full((3,), 5)),
+            "2 labels",
+        ),
+        (lambda: logsnr_timesteps(SCHED, 0), "1..1000"),
+    ],
+)
 def test_bad_options(call, match):
     with pytest.raises(ValueError, match=match):
         call()

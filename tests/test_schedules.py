@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from diffusion_course.schedules import (
+from diffusion_course.diffusion.schedules import (
     NoiseSchedule,
     cosine_schedule,
     expand,
@@ -56,10 +56,10 @@ def test_tables_are_consistent_and_monotone(name, zero):
     t = torch.arange(s.T)
     a, sg = s.alpha(t), s.sigma(t)
     assert a.dtype == torch.float64 and a.shape == (s.T,)
-    assert torch.allclose(a ** 2 + sg ** 2, torch.ones_like(a), atol=1e-14)
+    assert torch.allclose(a**2 + sg**2, torch.ones_like(a), atol=1e-14)
     assert torch.allclose(s.beta(t), s.betas)
     snr = s.snr(t)
-    assert torch.allclose(snr, a ** 2 / sg ** 2, rtol=1e-10)
+    assert torch.allclose(snr, a**2 / sg**2, rtol=1e-10)
     assert (snr.diff() < 0).all()
     finite = snr > 0
     assert torch.allclose(s.log_snr(t)[finite], snr[finite].log(), rtol=1e-10, atol=1e-10)
@@ -120,10 +120,19 @@ def test_expand_broadcasts_and_casts():
         expand(torch.ones(3, 5), x)
 
 
-@pytest.mark.parametrize("betas", [
-    [0.0, 0.5], [0.1, -0.2], [0.1, 1.5], [0.5, 1.0, 0.5], [0.1, float("nan")], [0.1, float("inf")],
-    [[0.1, 0.2]], [],
-])
+@pytest.mark.parametrize(
+    "betas",
+    [
+        [0.0, 0.5],
+        [0.1, -0.2],
+        [0.1, 1.5],
+        [0.5, 1.0, 0.5],
+        [0.1, float("nan")],
+        [0.1, float("inf")],
+        [[0.1, 0.2]],
+        [],
+    ],
+)
 def test_bad_betas_raise(betas):
     with pytest.raises(ValueError, match=r"betas"):
         NoiseSchedule(torch.tensor(betas, dtype=torch.float64))

@@ -1,4 +1,5 @@
 """The set-up itself: pinned requirements agree with environment.yml; config reads its variables."""
+
 from __future__ import annotations
 
 import re
@@ -89,6 +90,7 @@ def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in readme and "make lab" in readme
-    commands = [l for l in ci.splitlines() if l.strip() and not l.startswith("#")
-                and not l.startswith(("set ", "cd "))]
+    commands = [
+        ln for ln in ci.splitlines() if ln.strip() and not ln.startswith("#") and not ln.startswith(("set ", "cd "))
+    ]
     assert commands == ["make test"]

@@ -1,13 +1,17 @@
 """Tests of the training loop: learning, determinism, exact resume, the NaN guard, the CLI."""
+
 import pytest
 import torch
 
 from diffusion_course import checkpoints as ck
-from diffusion_course.losses import diffusion_loss
+from diffusion_course.diffusion.losses import diffusion_loss
+from diffusion_course.diffusion.schedules import make_schedule
 from diffusion_course.models.mlp import MLPDenoiser
 from diffusion_course.models.unet import UNet
-from diffusion_course.schedules import make_schedule
-from diffusion_course.train import TrainingDivergedError, ema_update, resume_path, train_diffusion
+from diffusion_course.training.diffusion import train_diffusion
+from diffusion_course.training.ema import ema_update
+from diffusion_course.training.guard import TrainingDivergedError
+from diffusion_course.training.loop import resume_path
 
 SCHEDULE = make_schedule("linear", T=100)
 
@@ -44,13 +48,28 @@ def test_training_decreases_the_loss_on_a_fixed_batch():
 
 def test_one_unet_step_decreases_the_loss_on_that_batch():
     torch.manual_seed(0)
-    model = UNet(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, dropout=0.0, attention_heads=2,
-                 num_classes=10)
+    model = UNet(
+        base_channels=8,
+        channel_mults=(1, 2),
+        num_res_blocks=1,
+        dropout=0.0,
+        attention_heads=2,
+        num_classes=10,
+    )
     x = torch.rand(8, 1, 28, 28) * 2 - 1
     y = torch.arange(8)
     before = fixed_batch_loss(model, x, y)
-    res = train_diffusion(model, (x, y), SCHEDULE, steps=1, batch_size=8, lr=1e-3, p_uncond=0.0, seed=0,
-                          progress=False)
+    res = train_diffusion(
+        model,
+        (x, y),
+        SCHEDULE,
+        steps=1,
+        batch_size=8,
+        lr=1e-3,
+        p_uncond=0.0,
+        seed=0,
+        progress=False,
+    )
     assert fixed_batch_loss(res.model, x, y) < before
 
 
@@ -96,8 +115,16 @@ def test_interrupted_run_resumes_exactly(tmp_path):
 
     path = tmp_path / "crash.pt"
     with pytest.raises(KeyboardInterrupt):
-        train_diffusion(mlp(), (x, y), SCHEDULE, steps=12, checkpoint_path=path, checkpoint_every=4,
-                        callback=crash, **kw)
+        train_diffusion(
+            mlp(),
+            (x, y),
+            SCHEDULE,
+            steps=12,
+            checkpoint_path=path,
+            checkpoint_every=4,
+            callback=crash,
+            **kw,
+        )
     assert ck.load_checkpoint(path)[1]["steps"] == 8
     resumed = train_diffusion(mlp(), (x, y), SCHEDULE, steps=12, checkpoint_path=path, resume=True, **kw)
     assert resumed.losses == full.losses
@@ -128,17 +155,43 @@ def test_resume_rejects_other_architecture_or_prediction(tmp_path):
     train_diffusion(mlp(), (x, y), SCHEDULE, steps=2, batch_size=32, checkpoint_path=path, progress=False)
     other = MLPDenoiser(hidden=16, depth=1, time_dim=8, num_classes=3)
     with pytest.raises(ck.CheckpointError, match="cannot resume"):
-        train_diffusion(other, (x, y), SCHEDULE, steps=4, batch_size=32, checkpoint_path=path, resume=True,
-                        progress=False)
+        train_diffusion(
+            other,
+            (x, y),
+            SCHEDULE,
+            steps=4,
+            batch_size=32,
+            checkpoint_path=path,
+            resume=True,
+            progress=False,
+        )
     with pytest.raises(ck.CheckpointError, match="prediction"):
-        train_diffusion(mlp(), (x, y), SCHEDULE, steps=4, batch_size=32, checkpoint_path=path, resume=True,
-                        prediction="v", progress=False)
+        train_diffusion(
+            mlp(),
+            (x, y),
+            SCHEDULE,
+            steps=4,
+            batch_size=32,
+            checkpoint_path=path,
+            resume=True,
+            prediction="v",
+            progress=False,
+        )
 
 
 def test_nan_guard_fires_on_a_huge_learning_rate():
     x, y = toy_data()
     with pytest.raises(TrainingDivergedError, match="diverged at step.*Lower the learning rate") as err:
-        train_diffusion(mlp(), (x, y), SCHEDULE, steps=200, batch_size=32, lr=1e6, grad_clip=None, progress=False)
+        train_diffusion(
+            mlp(),
+            (x, y),
+            SCHEDULE,
+            steps=200,
+            batch_size=32,
+            lr=1e6,
+            grad_clip=None,
+            progress=False,
+        )
     assert isinstance(err.value, ValueError) and err.value.step < 200
 
 
@@ -152,8 +205,19 @@ def test_deferred_loss_checks_match_and_still_guard(tmp_path):
     with pytest.raises(TrainingDivergedError) as now:
         train_diffusion(mlp(), (x, y), SCHEDULE, steps=60, lr=1e6, grad_clip=None, progress=False, **kw)
     with pytest.raises(TrainingDivergedError) as later:
-        train_diffusion(mlp(), (x, y), SCHEDULE, steps=60, lr=1e6, grad_clip=None, check_every=25,
-                        progress=False, checkpoint_path=tmp_path / "x.pt", checkpoint_every=5, **kw)
+        train_diffusion(
+            mlp(),
+            (x, y),
+            SCHEDULE,
+            steps=60,
+            lr=1e6,
+            grad_clip=None,
+            check_every=25,
+            progress=False,
+            checkpoint_path=tmp_path / "x.pt",
+            checkpoint_every=5,
+            **kw,
+        )
     assert later.value.step == now.value.step < 5  # the first bad step, found before the save at step 5
     assert not (tmp_path / "x.pt").exists()
 
@@ -167,7 +231,7 @@ def test_guard_fires_on_an_exploding_but_finite_loss():
 
         def forward(self, x, t):
             self.calls += 1
-            return x * 1.5 ** self.calls + self.w
+            return x * 1.5**self.calls + self.w
 
     with pytest.raises(TrainingDivergedError, match="smoothed loss .* over 1000x its best"):
         train_diffusion(Exploding(), torch.randn(64, 2), SCHEDULE, steps=200, batch_size=32, progress=False)
@@ -211,33 +275,66 @@ def test_ema_update_is_a_lerp_and_callback_and_samples(tmp_path):
     infos = []
     x, y = toy_data()
     sample_fn = lambda ema, step: torch.zeros(4, 1, 8, 8)
-    train_diffusion(mlp(), (x, y), SCHEDULE, steps=6, batch_size=32, log_every=2, sample_every=3,
-                    sample_fn=sample_fn, run_dir=tmp_path, callback=infos.append, progress=False)
+    train_diffusion(
+        mlp(),
+        (x, y),
+        SCHEDULE,
+        steps=6,
+        batch_size=32,
+        log_every=2,
+        sample_every=3,
+        sample_fn=sample_fn,
+        run_dir=tmp_path,
+        callback=infos.append,
+        progress=False,
+    )
     assert [i["step"] for i in infos] == [2, 3, 4, 6]
-    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["samples_0000003.png", "samples_0000006.png"]
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == [
+        "samples_0000003.png",
+        "samples_0000006.png",
+    ]
 
 
-def test_cli_trains_toy_recipe_and_records_the_command(tmp_path, monkeypatch):
-    from diffusion_course import recipes
+def test_cli_trains_toy_recipe_and_records_the_command(tmp_path, monkeypatch, capsys):
+    from diffusion_course.cli import train as train_cli
+    from diffusion_course.training import recipes
+
     monkeypatch.setitem(recipes.RECIPES["toy-ddpm"]["data"], "n", 512)
     out = tmp_path / "toy.pt"
-    argv = ["toy-ddpm", "--steps", "5", "--batch-size", "64", "--p-uncond", "0.25", "--out", str(out),
-            "--device", "cpu", "--no-progress"]
-    assert recipes.main(argv) == 0
+    argv = [
+        "toy-ddpm",
+        "--steps",
+        "5",
+        "--batch-size",
+        "64",
+        "--p-uncond",
+        "0.25",
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--no-progress",
+    ]
+    assert train_cli.main(argv) == 0
     model, config = ck.load_checkpoint(out)
     assert type(model).__name__ == "MLPDenoiser" and config["steps"] == 5 and config["batch_size"] == 64
     assert config["p_uncond"] == 0.25 and recipes.RECIPES["toy-ddpm"]["train"]["p_uncond"] == 0.0
-    with pytest.raises(SystemExit):  # a rate outside [0, 1) is refused before anything is trained
-        recipes.main(argv[:6] + ["1.5"] + argv[7:])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:  # a rate outside [0, 1) is refused before anything is trained
+        train_cli.main(argv[:6] + ["1.5"] + argv[7:])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and len(err.strip().splitlines()) == 1 and "[0, 1)" in err
     assert config["command"] == "python -m diffusion_course train " + " ".join(argv)
     assert config["schedule"]["name"] == "linear" and config["recipe"] == "toy-ddpm"
-    assert recipes.main(argv) == 1  # refuses to overwrite without --overwrite
-    assert recipes.main(argv[:2] + ["9"] + argv[3:] + ["--resume"]) == 0
+    assert train_cli.main(argv) == 2  # refuses to overwrite without --overwrite: one line, status 2
+    assert "exists" in capsys.readouterr().err
+    assert train_cli.main(argv[:2] + ["9"] + argv[3:] + ["--resume"]) == 0
     assert ck.load_checkpoint(out)[1]["steps"] == 9
 
 
 def test_accepts_a_dataloader_and_a_tensordataset():
     from torch.utils.data import DataLoader, TensorDataset
+
     x, y = toy_data(64)
     ds = TensorDataset(x, y)
     a = train_diffusion(mlp(), ds, SCHEDULE, steps=3, batch_size=16, progress=False)
@@ -247,4 +344,11 @@ def test_accepts_a_dataloader_and_a_tensordataset():
     c = train_diffusion(mlp(), loader, SCHEDULE, steps=9, batch_size=16, progress=False)  # cycles past one epoch
     assert len(c.losses) == 9 and all(torch.isfinite(torch.tensor(c.losses)))
     with pytest.raises(ValueError, match="float tensor"):
-        train_diffusion(mlp(), torch.zeros(8, 2, dtype=torch.long), SCHEDULE, steps=1, batch_size=4, progress=False)
+        train_diffusion(
+            mlp(),
+            torch.zeros(8, 2, dtype=torch.long),
+            SCHEDULE,
+            steps=1,
+            batch_size=4,
+            progress=False,
+        )

@@ -1,4 +1,5 @@
 """Tests of the 2-D field and path plots (headless Agg backend)."""
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -6,7 +7,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from diffusion_course.viz_fields import grid2d, plot_paths, plot_vector_field  # noqa: E402
+from diffusion_course.viz.fields import grid2d, plot_paths, plot_vector_field  # noqa: E402
 
 
 def test_grid2d_covers_the_square_in_x_fastest_order():

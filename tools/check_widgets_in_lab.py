@@ -151,8 +151,13 @@ def disable_autosave(base: str, token: str) -> str | None:
     """Switch JupyterLab's autosave off; return the previous raw setting to restore it."""
     previous = api(base, f"/lab/api/settings/{DOCMANAGER_SETTINGS}", token=token)
     raw = previous.get("raw") if isinstance(previous, dict) else None
-    api(base, f"/lab/api/settings/{DOCMANAGER_SETTINGS}", "PUT",
-        {"raw": json.dumps({"autosave": False})}, token)
+    api(
+        base,
+        f"/lab/api/settings/{DOCMANAGER_SETTINGS}",
+        "PUT",
+        {"raw": json.dumps({"autosave": False})},
+        token,
+    )
     return raw
 
 
@@ -190,7 +195,8 @@ def interact_cells(name: str) -> list[int]:
     """Indices (among all cells) of the code cells that create an ``interact`` widget."""
     nb = json.loads((REPO / "notebooks" / name).read_text())
     return [
-        i for i, c in enumerate(nb["cells"])
+        i
+        for i, c in enumerate(nb["cells"])
         if c["cell_type"] == "code" and re.search(r"\binteract\(", "".join(c["source"]))
     ]
 
@@ -307,8 +313,9 @@ def widget_errors(widget: Locator) -> str:
 # --------------------------------------------------------------------------- the check
 
 
-def check_notebook(page: Page, base: str, name: str, out_dir: Path, run_timeout: float,
-                   step_timeout: float) -> NotebookResult:
+def check_notebook(
+    page: Page, base: str, name: str, out_dir: Path, run_timeout: float, step_timeout: float
+) -> NotebookResult:
     res = NotebookResult(name)
     stem = Path(name).stem
     t0 = time.time()
@@ -341,8 +348,9 @@ def check_notebook(page: Page, base: str, name: str, out_dir: Path, run_timeout:
         if "Traceback" in text or "Error" in text:
             res.output_errors.append(text.strip()[-600:])
 
-    res.other_widgets = page.locator(".jp-OutputArea-output .jupyter-widgets:not(.widget-interact)"
-                                     ":not(.widget-interact *)").count()
+    res.other_widgets = page.locator(
+        ".jp-OutputArea-output .jupyter-widgets:not(.widget-interact):not(.widget-interact *)"
+    ).count()
     res.text_fallback = page.locator(".jp-OutputArea-output", has_text=TEXT_FALLBACK).count()
 
     for w, index in enumerate(expected_cells):
@@ -353,8 +361,9 @@ def check_notebook(page: Page, base: str, name: str, out_dir: Path, run_timeout:
         widget = cell.locator(".widget-interact")
         if not widget.count():
             fallback = cell.locator(".jp-OutputArea-output", has_text=TEXT_FALLBACK).count()
-            res.problems.append(f"cell {index}: no live widget"
-                                + (" (text fallback 'interactive(children=...')" if fallback else ""))
+            res.problems.append(
+                f"cell {index}: no live widget" + (" (text fallback 'interactive(children=...')" if fallback else "")
+            )
             continue
         res.found += 1
         widget = widget.first
@@ -385,8 +394,16 @@ def check_notebook(page: Page, base: str, name: str, out_dir: Path, run_timeout:
             error = widget_errors(widget)
             cell.scroll_into_view_if_needed()
             cell.screenshot(path=str(out_dir / f"{shot}_after.png"))
-            res.interactions.append(Interaction(w, f"cell {index} {kind} '{label}'", before_value,
-                                                control_value(control), changed, error))
+            res.interactions.append(
+                Interaction(
+                    w,
+                    f"cell {index} {kind} '{label}'",
+                    before_value,
+                    control_value(control),
+                    changed,
+                    error,
+                )
+            )
     page.screenshot(path=str(out_dir / f"{stem}_page.png"))
     res.seconds = time.time() - t0
     return res
@@ -394,16 +411,23 @@ def check_notebook(page: Page, base: str, name: str, out_dir: Path, run_timeout:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("/tmp/widget_check"),
-                        help="folder for the screenshots (default /tmp/widget_check)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("/tmp/widget_check"),
+        help="folder for the screenshots (default /tmp/widget_check)",
+    )
     parser.add_argument("--url", default="http://localhost:8899", help="JupyterLab server URL")
     parser.add_argument("--token", default="", help="server token, if the server uses one")
-    parser.add_argument("--notebooks", nargs="+", default=DEFAULT_NOTEBOOKS,
-                        help="notebook file names in notebooks/")
+    parser.add_argument(
+        "--notebooks",
+        nargs="+",
+        default=DEFAULT_NOTEBOOKS,
+        help="notebook file names in notebooks/",
+    )
     parser.add_argument("--chromium", default="/usr/bin/chromium", help="browser executable")
     parser.add_argument("--run-timeout", type=float, default=1200, help="seconds for Run All")
-    parser.add_argument("--step-timeout", type=float, default=300,
-                        help="seconds for one widget update")
+    parser.add_argument("--step-timeout", type=float, default=300, help="seconds for one widget update")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     base = args.url.rstrip("/")
@@ -416,15 +440,13 @@ def main() -> int:
     results: list[NotebookResult] = []
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=args.chromium, headless=True,
-                                         args=CHROMIUM_ARGS)
+            browser = pw.chromium.launch(executable_path=args.chromium, headless=True, args=CHROMIUM_ARGS)
             for name in args.notebooks:
                 context = browser.new_context(viewport={"width": 1400, "height": 1000})
                 page = context.new_page()
                 page.on("dialog", lambda d: d.dismiss())  # "leave page?" prompts: stay unsaved
                 try:
-                    res = check_notebook(page, base, name, args.out, args.run_timeout,
-                                         args.step_timeout)
+                    res = check_notebook(page, base, name, args.out, args.run_timeout, args.step_timeout)
                 except Exception as exc:  # noqa: BLE001 - report and go on with the next notebook
                     res = NotebookResult(name, problems=[f"{type(exc).__name__}: {exc}"])
                     page.screenshot(path=str(args.out / f"{Path(name).stem}_crash.png"))
@@ -441,9 +463,10 @@ def main() -> int:
     print("\ndetails:")
     for res in results:
         for it in res.interactions:
-            print(f"  {res.name} {it.control}: {it.value_before!r} -> {it.value_after!r}, "
-                  f"output changed: {'yes' if it.output_changed else 'no'}"
-                  + (f", error: {it.error}" if it.error else ""))
+            print(
+                f"  {res.name} {it.control}: {it.value_before!r} -> {it.value_after!r}, "
+                f"output changed: {'yes' if it.output_changed else 'no'}" + (f", error: {it.error}" if it.error else "")
+            )
         for p in res.problems:
             print(f"  {res.name} problem: {p}")
         for cell in res.cells_not_run:
@@ -452,8 +475,10 @@ def main() -> int:
             print(f"  {res.name} error output: {err}")
     rewritten = [n for n, h in file_hashes(args.notebooks).items() if hashes[n] != h]
     if rewritten:
-        print(f"WARNING: notebook files changed on disk during the check (by JupyterLab or by "
-              f"someone else; see `git status`): {rewritten}")
+        print(
+            f"WARNING: notebook files changed on disk during the check (by JupyterLab or by "
+            f"someone else; see `git status`): {rewritten}"
+        )
     print(f"screenshots: {args.out}")
     return 0 if results and all(r.ok for r in results) and not rewritten else 1
 

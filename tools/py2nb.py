@@ -6,6 +6,7 @@ Markdown cells are written as ``# `` comment lines under their marker. With --ex
 notebook is run top to bottom (full mode unless --quick) and saved with its outputs, which is
 what gets committed: nbval compares the cells marked ``# NBVAL_CHECK_OUTPUT``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,9 +61,23 @@ def main() -> int:
     a = p.parse_args()
     build(a.src, a.dst)
     if a.execute:
-        env = dict(os.environ, DIFFUSION_COURSE_QUICK="1" if a.quick else "0", DIFFUSION_COURSE_DOWNLOAD="0")
-        cmd = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--inplace",
-               f"--ExecutePreprocessor.timeout={a.timeout}", os.path.abspath(a.dst)]
+        env = dict(
+            os.environ,
+            DIFFUSION_COURSE_QUICK="1" if a.quick else "0",
+            DIFFUSION_COURSE_DOWNLOAD="0",
+        )
+        cmd = [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "nbconvert",
+            "--to",
+            "notebook",
+            "--execute",
+            "--inplace",
+            f"--ExecutePreprocessor.timeout={a.timeout}",
+            os.path.abspath(a.dst),
+        ]
         subprocess.run(cmd, check=True, env=env, cwd=os.path.dirname(os.path.abspath(a.dst)) or ".")
     return 0
 

@@ -9,6 +9,7 @@
 
 The models never see a noise schedule: ``t`` is just a number per example.
 """
+
 from __future__ import annotations
 
 import math
@@ -85,11 +86,14 @@ class ClassEmbedding(nn.Module):
         if y.dtype.is_floating_point or y.dtype == torch.bool:
             raise ValueError(f"labels y must be an integer tensor; got dtype {y.dtype}")
         if y.ndim != 1 or (batch is not None and y.shape[0] != batch):
-            raise ValueError(f"labels y must have shape ({batch if batch is not None else 'B'},); "
-                             f"got shape {tuple(y.shape)}")
+            raise ValueError(
+                f"labels y must have shape ({batch if batch is not None else 'B'},); got shape {tuple(y.shape)}"
+            )
         # The range check reads the values back, so it runs on the CPU only (no GPU sync); on
         # CUDA an out-of-range label fails inside the embedding lookup instead.
         if y.device.type == "cpu" and y.numel() and (y.min() < 0 or y.max() > self.null_label):
-            raise ValueError(f"labels must lie in 0..{self.num_classes - 1}, or be the null label "
-                             f"{self.null_label}; got min {int(y.min())}, max {int(y.max())}")
+            raise ValueError(
+                f"labels must lie in 0..{self.num_classes - 1}, or be the null label "
+                f"{self.null_label}; got min {int(y.min())}, max {int(y.max())}"
+            )
         return self.embed(y.long())

@@ -1,4 +1,5 @@
 """A residual MLP denoiser for 2-D (or any flat, low-dimensional) toy data."""
+
 from __future__ import annotations
 
 from torch import Tensor, nn
@@ -36,14 +37,30 @@ class MLPDenoiser(nn.Module):
     time embedding (Vaswani et al. 2017) and of the conditioning vector.
     """
 
-    def __init__(self, dim: int = 2, hidden: int = 128, depth: int = 3, time_dim: int = 64,
-                 num_classes: int | None = None) -> None:
+    def __init__(
+        self,
+        dim: int = 2,
+        hidden: int = 128,
+        depth: int = 3,
+        time_dim: int = 64,
+        num_classes: int | None = None,
+    ) -> None:
         super().__init__()
-        for name, value in {"dim": dim, "hidden": hidden, "depth": depth, "time_dim": time_dim}.items():
+        for name, value in {
+            "dim": dim,
+            "hidden": hidden,
+            "depth": depth,
+            "time_dim": time_dim,
+        }.items():
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"MLPDenoiser: {name} must be a positive int; got {value!r}")
-        self.config = {"dim": dim, "hidden": hidden, "depth": depth, "time_dim": time_dim,
-                       "num_classes": num_classes}
+        self.config = {
+            "dim": dim,
+            "hidden": hidden,
+            "depth": depth,
+            "time_dim": time_dim,
+            "num_classes": num_classes,
+        }
         self.dim = dim
         self.num_classes = num_classes
         self.null_label = num_classes

@@ -15,6 +15,7 @@ added to the time embedding; label ``num_classes`` is the null label ("no condit
 
 The network knows nothing about noise schedules: ``t`` is just a number per example.
 """
+
 from __future__ import annotations
 
 import math
@@ -129,29 +130,49 @@ class UNet(nn.Module):
     ``()`` means none. The time embedding has ``4 * base_channels`` features.
     """
 
-    def __init__(self, in_channels: int = 1, base_channels: int = 32, channel_mults=(1, 2, 2),
-                 num_res_blocks: int = 2, attention_resolutions=None, num_classes: int | None = None,
-                 dropout: float = 0.1, image_size: int = 28, attention_heads: int = 4,
-                 out_channels: int | None = None) -> None:
+    def __init__(
+        self,
+        in_channels: int = 1,
+        base_channels: int = 32,
+        channel_mults=(1, 2, 2),
+        num_res_blocks: int = 2,
+        attention_resolutions=None,
+        num_classes: int | None = None,
+        dropout: float = 0.1,
+        image_size: int = 28,
+        attention_heads: int = 4,
+        out_channels: int | None = None,
+    ) -> None:
         super().__init__()
         channel_mults = tuple(int(m) for m in channel_mults)
         if not channel_mults or min(channel_mults) < 1:
             raise ValueError(f"channel_mults must be a non-empty sequence of positive ints; got {channel_mults}")
         if base_channels < 1 or num_res_blocks < 1 or in_channels < 1:
-            raise ValueError("in_channels, base_channels and num_res_blocks must be positive; got "
-                             f"{in_channels}, {base_channels}, {num_res_blocks}")
+            raise ValueError(
+                "in_channels, base_channels and num_res_blocks must be positive; got "
+                f"{in_channels}, {base_channels}, {num_res_blocks}"
+            )
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1); got {dropout}")
         sizes = _resolutions(image_size, len(channel_mults))
         attn = [sizes[-1]] if attention_resolutions is None else [int(r) for r in attention_resolutions]
         if any(r not in sizes for r in attn):
-            raise ValueError(f"attention_resolutions {tuple(attn)} must be among this UNet's resolutions "
-                             f"{tuple(sizes)} (image_size={image_size}, channel_mults={channel_mults})")
-        self.config = {"in_channels": in_channels, "base_channels": base_channels,
-                       "channel_mults": list(channel_mults), "num_res_blocks": num_res_blocks,
-                       "attention_resolutions": attn, "num_classes": num_classes, "dropout": dropout,
-                       "image_size": image_size, "attention_heads": attention_heads,
-                       "out_channels": out_channels}
+            raise ValueError(
+                f"attention_resolutions {tuple(attn)} must be among this UNet's resolutions "
+                f"{tuple(sizes)} (image_size={image_size}, channel_mults={channel_mults})"
+            )
+        self.config = {
+            "in_channels": in_channels,
+            "base_channels": base_channels,
+            "channel_mults": list(channel_mults),
+            "num_res_blocks": num_res_blocks,
+            "attention_resolutions": attn,
+            "num_classes": num_classes,
+            "dropout": dropout,
+            "image_size": image_size,
+            "attention_heads": attention_heads,
+            "out_channels": out_channels,
+        }
         self.in_channels, self.num_classes, self.null_label = in_channels, num_classes, num_classes
         self.levels = len(channel_mults)
         emb_dim = 4 * base_channels
@@ -171,27 +192,39 @@ class UNet(nn.Module):
                 self.down.append(_Down(ch))
                 skips.append(ch)
         mid_attn = sizes[-1] in attn
-        self.mid = nn.ModuleList([_Stage(ch, ch, emb_dim, dropout, mid_attn, attention_heads),
-                                  _Stage(ch, ch, emb_dim, dropout, False, attention_heads)])
+        self.mid = nn.ModuleList(
+            [
+                _Stage(ch, ch, emb_dim, dropout, mid_attn, attention_heads),
+                _Stage(ch, ch, emb_dim, dropout, False, attention_heads),
+            ]
+        )
         self.up = nn.ModuleList()
         for level, mult in reversed(list(enumerate(channel_mults))):
             use_attn = sizes[level] in attn
             for _ in range(num_res_blocks + 1):
-                self.up.append(_Stage(ch + skips.pop(), base_channels * mult, emb_dim, dropout,
-                                      use_attn, attention_heads))
+                self.up.append(
+                    _Stage(
+                        ch + skips.pop(),
+                        base_channels * mult,
+                        emb_dim,
+                        dropout,
+                        use_attn,
+                        attention_heads,
+                    )
+                )
                 ch = base_channels * mult
             if level > 0:
                 self.up.append(_Up(ch))
-        self.out = nn.Sequential(_norm(ch), nn.SiLU(),
-                                 _zero(nn.Conv2d(ch, out_channels or in_channels, 3, padding=1)))
+        self.out = nn.Sequential(_norm(ch), nn.SiLU(), _zero(nn.Conv2d(ch, out_channels or in_channels, 3, padding=1)))
 
     def _check_input(self, x: Tensor) -> None:
         factor = 2 ** (self.levels - 1)
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"UNet expects x of shape (B, {self.in_channels}, H, W); got {tuple(x.shape)}")
         if x.shape[2] % factor or x.shape[3] % factor:
-            raise ValueError(f"UNet with {self.levels} levels needs H and W divisible by {factor}; "
-                             f"got {tuple(x.shape[2:])}")
+            raise ValueError(
+                f"UNet with {self.levels} levels needs H and W divisible by {factor}; got {tuple(x.shape[2:])}"
+            )
 
     def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
         self._check_input(x)

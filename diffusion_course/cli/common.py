@@ -1,0 +1,52 @@
+"""Shared pieces of the commands: a one-line-error parser, devices, and the guarded run."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Callable
+
+__all__ = ["Parser", "command_line", "run_guarded", "positive_int", "fail"]
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line on stderr and exit status 2 (no usage dump)."""
+
+    def error(self, message: str):  # noqa: D401 (argparse's name)
+        print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def fail(prog: str, message: str) -> int:
+    """Print ``prog: error: message`` as one line; return exit status 2."""
+    print(f"{prog}: error: {' '.join(str(message).split())}", file=sys.stderr)
+    return 2
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an int >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1; got {value}")
+    return value
+
+
+def command_line(command: str, argv: list[str]) -> str:
+    """The exact command line, as results and checkpoints record it."""
+    return f"python -m diffusion_course {command} " + shlex.join(argv)
+
+
+def run_guarded(prog: str, fn: Callable[[], int]) -> int:
+    """Run ``fn``; a user error (bad value, missing or mismatched file) becomes one line and status 2."""
+    from ..checkpoints import CheckpointError
+    from ..data import DatasetNotFoundError
+    from ..evaluation.results import ResultError
+
+    try:
+        return fn()
+    except (ValueError, CheckpointError, ResultError, DatasetNotFoundError, FileExistsError) as err:
+        return fail(prog, str(err))

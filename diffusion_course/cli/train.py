@@ -1,0 +1,191 @@
+"""``python -m diffusion_course train RECIPE``: train a recipe and write its checkpoint.
+
+python -m diffusion_course train mnist-ddpm --device cuda --out runs/mnist.pt
+python -m diffusion_course train toy-ddpm --steps 2000
+python -m diffusion_course train mnist-ddpm --out runs/mnist.pt --resume   # after an interruption
+python -m diffusion_course train mnist-classifier --out runs/clf.pt --epochs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .common import Parser, command_line, fail, positive_int, run_guarded
+
+PROG = "python -m diffusion_course train"
+CLASSIFIER_RECIPES = ("mnist-classifier",)
+
+
+def _dropout_rate(text: str) -> float:
+    """An argparse type: a label-dropout probability in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1); got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(
+            f"must be in [0, 1) (the share of labels replaced by the null label); got {value}"
+        )
+    return value
+
+
+def _parser() -> Parser:
+    from ..training.recipes import RECIPES
+
+    p = Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument(
+        "recipe",
+        choices=sorted(RECIPES) + list(CLASSIFIER_RECIPES),
+        metavar="RECIPE",
+        help=f"one of {sorted(RECIPES) + list(CLASSIFIER_RECIPES)}",
+    )
+    p.add_argument("--steps", type=positive_int, help="total training steps (also when resuming)")
+    p.add_argument("--epochs", type=positive_int, help="classifier: training epochs (default 5)")
+    p.add_argument("--batch-size", type=positive_int)
+    p.add_argument("--lr", type=float)
+    p.add_argument(
+        "--p-uncond",
+        type=_dropout_rate,
+        help="label-dropout rate for classifier-free guidance, in [0, 1)",
+    )
+    p.add_argument(
+        "--device",
+        help="cpu, cuda, mps (default: DIFFUSION_COURSE_DEVICE, else the best available)",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="checkpoint path (default: runs/<recipe>/<recipe>.pt)")
+    p.add_argument("--resume", action="store_true", help="continue from the resume state next to --out")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint at --out")
+    p.add_argument("--overwrite-shipped", action="store_true", help="allow replacing a shipped checkpoint")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CUDA only)")
+    p.add_argument("--sample-every", type=int, help="steps between sample grids (0: none)")
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=1000,
+        help="steps between checkpoints (0: at the end)",
+    )
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--add-to-manifest", metavar="NAME", help="record the checkpoint in the manifest as NAME")
+    return p
+
+
+def _train_classifier(args, argv: list[str]) -> int:
+    import torch
+
+    from ..config import device as pick_device
+    from ..training.classifier import save_classifier, train_classifier
+
+    out = Path(args.out) if args.out else Path("runs") / args.recipe / f"{args.recipe}.pt"
+    if out.exists() and not args.overwrite:
+        return fail(PROG, f"{out} exists; pass --overwrite to replace it")
+    dev = pick_device(args.device)
+    t0 = time.perf_counter()
+    model, acc = train_classifier(
+        args.epochs or 5,
+        args.batch_size or 128,
+        args.lr or 3e-3,
+        seed=args.seed,
+        device=dev,
+        log=lambda s: print(s, flush=True),
+        progress=not args.no_progress,
+    )
+    minutes = (time.perf_counter() - t0) / 60
+    entry = save_classifier(
+        model,
+        out,
+        command_line("train", argv),
+        round(acc, 4),
+        overwrite=args.overwrite,
+        name=args.add_to_manifest or "mnist_classifier",
+        train_minutes=round(minutes, 1),
+        device=str(dev),
+        torch_threads=torch.get_num_threads(),
+    )
+    print(f"test accuracy {acc:.4f}; wrote {out} ({entry['bytes']} bytes) in {minutes:.1f} min")
+    return 0
+
+
+def _train_diffusion(args, argv: list[str]) -> int:
+    from ..checkpoints import add_to_manifest
+    from ..config import device as pick_device
+    from ..training.diffusion import train_diffusion
+    from ..training.recipes import build_recipe, class_grid_sampler, load_data
+
+    model, schedule, recipe = build_recipe(args.recipe, args.seed)
+    tr = recipe["train"]
+    for key in ("steps", "batch_size", "lr", "p_uncond"):
+        if getattr(args, key) is not None:
+            tr[key] = getattr(args, key)
+    out = Path(args.out) if args.out else Path("runs") / args.recipe / f"{args.recipe}.pt"
+    dev = pick_device(args.device)
+    sample = recipe.get("sample")
+    sample_every = args.sample_every if args.sample_every is not None else (sample or {}).get("every", 0)
+    sample_fn = None
+    if sample and sample_every:
+        sample_fn = class_grid_sampler(
+            schedule,
+            tr["prediction"],
+            sample["per_class"],
+            sample["steps"],
+            sample["scale"],
+            recipe.get("image_size", 28),
+            args.seed,
+        )
+    command = command_line("train", argv)
+    config = {
+        "recipe": args.recipe,
+        "command": command,
+        "data": recipe["data"],
+        "schedule": recipe["schedule"],
+        "description": recipe["description"],
+    }
+    if "image_size" in recipe:
+        config["image_size"] = recipe["image_size"]
+    result = train_diffusion(
+        model,
+        load_data(recipe["data"], args.seed),
+        schedule,
+        device=dev,
+        seed=args.seed,
+        bf16=args.bf16,
+        progress=not args.no_progress,
+        sample_every=sample_every,
+        sample_fn=sample_fn,
+        run_dir=out.parent,
+        checkpoint_path=out,
+        checkpoint_every=args.checkpoint_every,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        allow_shipped=args.overwrite_shipped,
+        config=config,
+        **tr,
+    )
+    print(
+        f"trained {args.recipe}: {result.step} steps in {result.seconds:.0f} s on {dev}, "
+        f"final loss {result.config['final_loss']:.4f}; wrote {out}"
+    )
+    if args.add_to_manifest:
+        add_to_manifest(
+            args.add_to_manifest,
+            out,
+            command,
+            recipe["description"],
+            {"final_loss": result.config["final_loss"], "steps": result.step},
+        )
+        print(f"recorded {out} in the manifest as {args.add_to_manifest!r}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train a recipe and write its checkpoint (EMA weights + config with the exact command)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(argv)
+    if args.recipe in CLASSIFIER_RECIPES:
+        return run_guarded(PROG, lambda: _train_classifier(args, argv))
+    if args.epochs is not None:
+        return fail(PROG, "--epochs applies to the classifier recipes; diffusion recipes take --steps")
+    return run_guarded(PROG, lambda: _train_diffusion(args, argv))

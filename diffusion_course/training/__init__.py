@@ -1,0 +1,8 @@
+"""Training: one loop for every model family, the per-family steps, and the recipes.
+
+- :mod:`.loop`: ``run_loop`` (phases, EMA, warm-up and decay, clipping, NaN guard, exact resume,
+  progress bar, callbacks that may stop a run), with :mod:`.ema`, :mod:`.guard`, :mod:`.batches`.
+- :mod:`.callbacks`: sample grids, periodic evaluation, clean stops.
+- :mod:`.diffusion`: ``train_diffusion``; :mod:`.classifier`: ``train_classifier``.
+- :mod:`.objectives`: the VAE and GAN losses; :mod:`.recipes`: the shipped models' settings.
+"""

@@ -1,0 +1,132 @@
+"""Training recipes: the model, data, noise schedule and training settings of each shipped model.
+
+The command line ``python -m diffusion_course train RECIPE`` (``diffusion_course.cli.train``)
+runs a recipe; its options override the training length, batch size, learning rate, device and
+seed, and the checkpoint records the exact command that made it. What each shipped run measured
+is in the manifest and ``assets/results``, not here.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from ..checkpoints import build_model
+from ..diffusion.schedules import NoiseSchedule, schedule_from_config
+
+__all__ = ["RECIPES", "build_recipe", "load_data", "class_grid_sampler"]
+
+RECIPES: dict[str, dict] = {
+    "mnist-ddpm": {
+        "description": "class-conditional UNet (1.7M parameters) on MNIST; v-prediction, cosine schedule, "
+        "classifier-free guidance by label dropout",
+        "model": {
+            "class": "UNet",
+            "kwargs": {
+                "in_channels": 1,
+                "base_channels": 32,
+                "channel_mults": [1, 2, 2],
+                "num_res_blocks": 2,
+                "attention_resolutions": [7],
+                "num_classes": 10,
+                "dropout": 0.1,
+                "image_size": 28,
+            },
+        },
+        "data": {"name": "mnist"},
+        "image_size": 28,
+        "schedule": {"name": "cosine", "T": 1000, "zero_terminal_snr": False},
+        # the shipped run's settings (6000 steps x 512, label dropout 0.2); its history is in the manifest
+        "train": {
+            "prediction": "v",
+            "weighting": "uniform",
+            "steps": 6000,
+            "batch_size": 512,
+            "lr": 1e-3,
+            "warmup": 500,
+            "lr_decay": "cosine",
+            "weight_decay": 0.0,
+            "ema_decay": 0.999,
+            "p_uncond": 0.2,
+            "grad_clip": 1.0,
+        },
+        "sample": {"every": 1000, "per_class": 10, "steps": 20, "scale": 1.5},
+    },
+    "toy-ddpm": {
+        "description": "MLP denoiser on the 2-D two-moons toy; eps-prediction, linear schedule",
+        "model": {
+            "class": "MLPDenoiser",
+            "kwargs": {"dim": 2, "hidden": 128, "depth": 3, "time_dim": 64, "num_classes": None},
+        },
+        "data": {"name": "toy", "toy": "moons", "n": 20000},
+        "schedule": {"name": "linear", "T": 1000, "zero_terminal_snr": False},
+        "train": {
+            "prediction": "eps",
+            "weighting": "uniform",
+            "steps": 3000,
+            "batch_size": 512,
+            "lr": 1e-3,
+            "warmup": 100,
+            "lr_decay": "cosine",
+            "weight_decay": 0.0,
+            "ema_decay": 0.995,
+            "p_uncond": 0.0,
+            "grad_clip": 1.0,
+        },
+    },
+}
+
+
+def build_recipe(name: str, seed: int = 0) -> tuple[nn.Module, NoiseSchedule, dict]:
+    """``(fresh model, NoiseSchedule, recipe dict)`` for recipe ``name``; the model is seeded."""
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}; expected one of {sorted(RECIPES)}")
+    recipe = copy.deepcopy(RECIPES[name])
+    torch.manual_seed(seed)
+    model = build_model(recipe["model"])
+    return model, schedule_from_config(recipe), recipe
+
+
+def load_data(spec: dict, seed: int = 0):
+    """The training data a recipe names: MNIST ``(x, y)`` or a 2-D toy tensor."""
+    from .. import data
+
+    if spec["name"] == "mnist":
+        return data.mnist(train=True)
+    if spec["name"] == "toy":
+        return data.make_toy(spec["toy"], spec["n"], generator=torch.Generator().manual_seed(seed))
+    raise ValueError(f"unknown data {spec['name']!r}; expected 'mnist' or 'toy'")
+
+
+def class_grid_sampler(
+    schedule,
+    prediction: str,
+    per_class: int = 10,
+    steps: int = 20,
+    scale: float = 1.5,
+    image_size: int = 28,
+    seed: int = 0,
+):
+    """``sample_fn(ema, step)``: a guided DDIM grid (Song et al. 2021; Ho & Salimans 2022), one digit per column."""
+    from ..diffusion.guidance import guided
+    from ..samplers.ddim import ddim
+
+    @torch.no_grad()
+    def sample_fn(ema: nn.Module, step: int) -> torch.Tensor:
+        dev = next(ema.parameters()).device
+        y = torch.arange(ema.num_classes).repeat(per_class)
+        g = torch.Generator().manual_seed(seed)
+        x_T = torch.randn((len(y), ema.in_channels, image_size, image_size), generator=g).to(dev)
+        fn = guided(ema, y.to(dev), scale, ema.null_label)
+        return ddim(
+            fn,
+            x_T,
+            schedule,
+            schedule.timesteps(steps, "trailing"),
+            prediction=prediction,
+            clip_x0=1.0,
+        )
+
+    return sample_fn
