@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup data lab test unit notebooks bench clean-venv
+.PHONY: setup data lab test lint unit notebooks bench report clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,13 +19,19 @@ setup: $(STAMP)
 # Datasets into the data root (DIFFUSION_COURSE_DATA, default ~/.cache/diffusion_course/data):
 # from ../shared/data when it is beside the checkout (offline, ~3 s), else downloaded by torchvision.
 data: $(STAMP)
-	$(PY) -m diffusion_course.data prepare
+	$(PY) -m diffusion_course data prepare
 
 lab: data
 	$(VENV)/bin/jupyter lab notebooks/00_welcome.ipynb
 
-# The whole suite: unit tests, then every notebook under nbval in QUICK mode, offline.
-test: data
+# Style (ruff) and the package's layer rules (import-linter contracts in pyproject.toml).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check diffusion_course tests benchmarks tools conftest.py
+	$(VENV)/bin/ruff format --check diffusion_course tests benchmarks tools conftest.py
+	$(VENV)/bin/lint-imports
+
+# The whole suite: lint, unit tests, then every notebook under nbval in QUICK mode, offline.
+test: data lint
 	DIFFUSION_COURSE_QUICK=1 DIFFUSION_COURSE_DOWNLOAD=0 $(PY) -m pytest
 
 unit: $(STAMP)
@@ -36,6 +42,10 @@ notebooks: data
 
 bench: $(STAMP)
 	$(PY) benchmarks/sampler_overhead.py
+
+# Regenerate the README's table of measured numbers from assets/results and the manifest.
+report: $(STAMP)
+	$(PY) -m diffusion_course report
 
 clean-venv:
 	rm -rf $(VENV)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from diffusion_course.cli import bench as bench_cli
-from diffusion_course.evaluation import bench
+from diffusion_course.evaluation import bench, bench_models
 from diffusion_course.evaluation.results import PROVENANCE_FIELDS, read_result
 
 
@@ -122,7 +122,7 @@ def test_refuses_to_overwrite(oracle_run, capsys):
 
 def test_unknown_sampler_is_rejected():
     with pytest.raises(ValueError, match="unknown sampler 'euler'"):
-        bench.run_one(bench.oracle_bench(), "euler", 5, 10)
+        bench.run_one(bench_models.oracle_bench(), "euler", 5, 10)
 
 
 def test_toy_model_is_trained_once_then_loaded_from_the_cache(tmp_path, monkeypatch):
@@ -130,11 +130,11 @@ def test_toy_model_is_trained_once_then_loaded_from_the_cache(tmp_path, monkeypa
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        model, config = bench.toy_model(train_steps=3, progress=False)
+        model, config = bench_models.toy_model(train_steps=3, progress=False)
         (cached,) = (tmp_path / "bench").glob("toy-gaussians8-*.pt")
         stamp = cached.stat().st_mtime_ns
-        again, config2 = bench.toy_model(train_steps=3, progress=False)
-        bench.toy_model(train_steps=4, progress=False)  # other settings, other file
+        again, config2 = bench_models.toy_model(train_steps=3, progress=False)
+        bench_models.toy_model(train_steps=4, progress=False)  # other settings, other file
     finally:
         torch.set_num_threads(threads)
     assert cached.stat().st_mtime_ns == stamp and len(list((tmp_path / "bench").glob("*.pt"))) == 2

@@ -108,9 +108,9 @@ def test_round_sig_and_bad_inputs():
 
 # ----------------------------------------------------------------------------- images
 
+from diffusion_course.evaluation import features  # noqa: E402
 from diffusion_course.evaluation import floors as mr  # noqa: E402
 from diffusion_course.evaluation import image_metrics as im  # noqa: E402
-from diffusion_course.evaluation import features  # noqa: E402
 from diffusion_course.models import classifier as clf_mod  # noqa: E402
 from diffusion_course.training.classifier import accuracy  # noqa: E402
 

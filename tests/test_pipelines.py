@@ -114,8 +114,23 @@ def _sample(argv, capsys):
 
 def test_sample_writes_npz_in_the_evaluation_suite_convention(tmp_path, capsys):
     out = tmp_path / "s.npz"
-    code, _ = _sample(["mnist-ddpm", "--n", "12", "--steps", "3", "--seed", "2", "--out", str(out), "--no-progress",
-                       "--device", "cpu"], capsys)
+    code, _ = _sample(
+        [
+            "mnist-ddpm",
+            "--n",
+            "12",
+            "--steps",
+            "3",
+            "--seed",
+            "2",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--device",
+            "cpu",
+        ],
+        capsys,
+    )
     assert code == 0
     with np.load(out) as f:
         images, labels = f["arr_0"], f["arr_1"]
@@ -128,8 +143,23 @@ def test_sample_writes_npz_in_the_evaluation_suite_convention(tmp_path, capsys):
 
 def test_sample_png_with_one_label(tmp_path, capsys):
     out = tmp_path / "threes.png"
-    code, _ = _sample(["mnist-ddpm", "--n", "4", "--label", "3", "--steps", "2", "--out", str(out), "--no-progress",
-                       "--device", "cpu"], capsys)
+    code, _ = _sample(
+        [
+            "mnist-ddpm",
+            "--n",
+            "4",
+            "--label",
+            "3",
+            "--steps",
+            "2",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--device",
+            "cpu",
+        ],
+        capsys,
+    )
     assert code == 0 and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

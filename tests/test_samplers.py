@@ -373,3 +373,38 @@ def test_bad_common_inputs(sampler):
 def test_bad_options(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_the_one_registry_binds_options_and_counts_evaluations():
+    from diffusion_course.samplers.registry import SAMPLERS, get_sampler, nfe_for, sample
+
+    x_T = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
+    ts = SCHED.timesteps(8)
+    for name, entry in SAMPLERS.items():
+        stats: dict = {}
+        got = sample(name, DEN, x_T, SCHED, ts, generator=torch.Generator().manual_seed(1), stats=stats)
+        ref = entry.function(DEN, x_T, SCHED, ts, generator=torch.Generator().manual_seed(1), **entry.options)
+        assert torch.equal(got, ref) and stats["nfe"] == nfe_for(name, 8), name
+    assert nfe_for("heun", 8) == 15 and nfe_for("ddim", 8) == 8
+    eta1 = get_sampler("ddim_eta1")(DEN, x_T, SCHED, ts, generator=torch.Generator().manual_seed(1))
+    ddpm = get_sampler("ddpm")(DEN, x_T, SCHED, ts, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(eta1, ddpm, atol=1e-5)  # DDIM with eta 1 is DDPM, same noise draws
+    with pytest.raises(ValueError, match="unknown sampler 'euler'"):
+        get_sampler("euler")
+
+
+def test_per_image_generator_makes_stochastic_samples_independent_of_the_batch():
+    from diffusion_course.diffusion.seeds import PerImageGenerator
+
+    x_T = PerImageGenerator(3, range(10)).randn((10, 2))
+    ts = SCHED.timesteps(10)
+    whole = S.ddpm(DEN, x_T, SCHED, ts, generator=PerImageGenerator(3, range(10)))
+    halves = torch.cat(
+        [
+            S.ddpm(DEN, x_T[:4], SCHED, ts, generator=PerImageGenerator(3, range(4))),
+            S.ddpm(DEN, x_T[4:], SCHED, ts, generator=PerImageGenerator(3, range(4, 10))),
+        ]
+    )
+    assert torch.allclose(whole, halves, atol=1e-6)
+    with pytest.raises(ValueError, match="holds 10 images"):
+        PerImageGenerator(3, range(10)).randn((4, 2))

@@ -179,3 +179,26 @@ def test_leading_spacing_warns_when_the_top_of_the_range_is_left_unused():
         warnings.simplefilter("error")
         for n in (1, 7, 50, 100, 1000):  # at most one step unused at the top: no warning
             sch.timesteps(n, "leading")
+
+
+def test_trailing_is_the_default_spacing_and_starts_from_pure_noise():
+    from diffusion_course.diffusion.spacing import SPACINGS, timesteps
+
+    sched = make_schedule("cosine", T=1000)
+    for n in (1, 7, 50, 400, 1000):
+        default = sched.timesteps(n)
+        assert torch.equal(default, sched.timesteps(n, "trailing")) and int(default[0]) == 999
+        assert torch.equal(default, timesteps(sched, n))
+    assert torch.equal(sched.timesteps(20, "logsnr"), timesteps(sched, 20, "logsnr")) and "logsnr" in SPACINGS
+
+
+def test_schedule_from_config_rebuilds_the_named_schedule():
+    from diffusion_course.diffusion.schedules import schedule_from_config
+
+    cfg = {"schedule": {"name": "cosine", "T": 100, "zero_terminal_snr": True}}
+    assert torch.equal(
+        schedule_from_config(cfg).alpha_bar, make_schedule("cosine", T=100, zero_terminal_snr=True).alpha_bar
+    )
+    assert schedule_from_config({"schedule": {"name": "linear", "T": 10}}).T == 10
+    with pytest.raises(ValueError, match="no schedule spec"):
+        schedule_from_config({"prediction": "eps"})

@@ -83,6 +83,7 @@ def _run(a, argv: list[str]) -> int:
     from ..checkpoints import weights_sha256
     from ..config import device as pick_device
     from ..evaluation import bench as B
+    from ..evaluation import bench_models as M
     from ..evaluation.results import load_average, provenance, result_path, write_result
     from ..samplers.registry import SAMPLERS
     from ..tables import format_table, round_sig
@@ -108,9 +109,9 @@ def _run(a, argv: list[str]) -> int:
     prov["load_average"] = load_average()
     t0 = time.perf_counter()
     bench = {
-        "oracle": lambda: B.oracle_bench(),
-        "toy": lambda: B.toy_bench(a.seed, a.train_steps, dev, not a.quiet),
-        "mnist": lambda: B.mnist_bench(n, a.w, dev),
+        "oracle": lambda: M.oracle_bench(),
+        "toy": lambda: M.toy_bench(a.seed, a.train_steps, dev, not a.quiet),
+        "mnist": lambda: M.mnist_bench(n, a.w, dev),
     }[a.model]()
     if max(steps) > bench.schedule.T:
         return fail(PROG, f"--steps must be in 1..{bench.schedule.T} for this schedule")

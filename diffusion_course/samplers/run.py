@@ -7,7 +7,8 @@ Every sampler steps through ``timesteps`` (strictly descending training timestep
 to clean data (``alpha_bar = 1``). Update coefficients are computed in Python floats (double
 precision) from the float64 ``schedule.alpha_bar`` table, so they meet the data in its own
 dtype at the point of use; the alpha and sigma handed to
-:mod:`~diffusion_course.diffusion.parameterization` for converting predictions are made once per run as 0-d tensors on the data's device (no per-step copy).
+:mod:`~diffusion_course.diffusion.parameterization` for converting predictions are made once
+per run as 0-d tensors on the data's device (no per-step copy).
 """
 
 from __future__ import annotations

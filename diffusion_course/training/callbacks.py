@@ -6,25 +6,16 @@ Each is an :class:`~diffusion_course.training.loop.Every`: called every ``n`` st
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from torch import Tensor, nn
 
+from ..pipelines.save import save_grid
 from .loop import STOP, Every
 
-__all__ = ["sample_grid", "evaluate_every", "stop_when", "stop_after_seconds", "save_grid"]
-
-
-def save_grid(images: Tensor, path: Path, nrow: int | None = None) -> None:
-    """Save images in [-1, 1] as one PNG grid (torchvision ``save_image``)."""
-    from torchvision.utils import save_image
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nrow = nrow or int(math.sqrt(len(images)) + 0.5)
-    save_image((images.float().clamp(-1, 1) + 1) / 2, str(path), nrow=nrow)
+__all__ = ["sample_grid", "evaluate_every", "stop_when", "stop_after_seconds"]
 
 
 def sample_grid(

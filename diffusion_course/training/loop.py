@@ -28,9 +28,10 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from ..checkpoints import CheckpointError, atomic_save, model_spec, save_checkpoint, shipped_files
+from ..checkpoints import CheckpointError, shipped_files
 from .ema import ema_decay_at, ema_update, module_tensors
 from .guard import DivergenceGuard
+from .resume import RESUME_FORMAT, load_state, resume_path, save_state
 
 __all__ = [
     "STOP",
@@ -44,7 +45,6 @@ __all__ = [
 ]
 
 STOP = "stop"  # a callback returns this to end training cleanly
-RESUME_FORMAT = 2
 
 
 @dataclass
@@ -83,12 +83,6 @@ class LoopResult:
     seconds: float
     stopped: bool = False
     extra: dict = field(default_factory=dict)
-
-
-def resume_path(checkpoint_path: str | Path) -> Path:
-    """The resume-state file that goes with a checkpoint: ``run/x.pt`` -> ``run/x.resume.pt``."""
-    p = Path(checkpoint_path)
-    return p.with_name(p.stem + ".resume.pt")
 
 
 def lr_at(step: int, lr: float, warmup: int, total: int, decay: str) -> float:
@@ -167,7 +161,7 @@ def run_loop(
     losses: dict[str, list[float]] = {p.name: [] for p in phases}
     start = 0
     if resume:
-        start = _load_resume(resume_path(ckpt), models, emas, phases, generator, batches, losses, config or {})
+        start = load_state(resume_path(ckpt), models, emas, phases, generator, batches, losses, config or {})
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 and dev.type == "cuda" else nullcontext()
     guards = {p.name: DivergenceGuard() for p in phases}
     pending: list[Tensor] = []
@@ -226,7 +220,7 @@ def run_loop(
                 bar.set_postfix(loss=f"{sum(recent) / len(recent):.4f}", lr=f"{cur_lr:.2g}")
             bar.update(done - bar.n)
         if ckpt_due:
-            _save_all(state, done)
+            save_state(state, done)
         info = {
             "step": done,
             "lr": cur_lr,
@@ -256,7 +250,7 @@ def run_loop(
         )
         if len(phases) > 1:
             state["config"]["final_losses"] = {k: sum(v[-100:]) / max(1, len(v[-100:])) for k, v in losses.items()}
-        _save_all(state, final)
+        save_state(state, final)
     return LoopResult(emas=emas, losses=losses, step=final, seconds=seconds, stopped=stopped)
 
 
@@ -269,75 +263,3 @@ def _read_back(pending: list[Tensor], done: int, phases: list[Phase], losses: di
             lv, gv = row[2 * j], row[2 * j + 1]
             guards[ph.name].check(step, lv, math.isfinite(gv), lr, phase=ph.name if len(phases) > 1 else None)
             losses[ph.name].append(lv)
-
-
-def _save_all(state: dict, step: int) -> None:
-    """Write the exported checkpoint (EMA weights) and the resume state (everything, float32)."""
-    models, emas, ckpt = state["models"], state["emas"], state["ckpt"]
-    cfg = {**state["config"], "steps": step}
-    resume = {
-        "format": RESUME_FORMAT,
-        "step": step,
-        "models": {k: m.state_dict() for k, m in models.items()},
-        "emas": {k: m.state_dict() for k, m in emas.items()},
-        "optimizers": {p.name: p.optimizer.state_dict() for p in state["phases"]},
-        "schedulers": {p.name: p.scheduler.state_dict() for p in state["phases"] if p.scheduler is not None},
-        "generator": state["generator"].get_state(),
-        "batches": state["batches"].state(),
-        "losses": {k: list(v) for k, v in state["losses"].items()},
-        "torch_rng": torch.get_rng_state(),
-        "specs": {k: model_spec(m) for k, m in models.items()},
-        "config": cfg,
-    }
-    dev = next(next(iter(models.values())).parameters()).device
-    if dev.type == "cuda":
-        resume["cuda_rng"] = torch.cuda.get_rng_state(dev)
-    atomic_save(resume, resume_path(ckpt))
-    name = state["export"] or next(iter(models))
-    save_checkpoint(
-        ckpt,
-        emas.get(name, models[name]),
-        cfg,
-        overwrite=True,
-        allow_shipped=state["allow_shipped"],
-        half=state["half"],
-    )
-
-
-def _load_resume(path: Path, models, emas, phases, generator, batches, losses, config: dict) -> int:
-    if not path.exists():
-        raise CheckpointError(f"cannot resume: no training state at {path} (it is written next to the checkpoint)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise CheckpointError(f"{path} is not a readable resume file: {type(err).__name__}: {err}") from err
-    if state.get("format") != RESUME_FORMAT:
-        raise CheckpointError(
-            f"{path} has resume format {state.get('format')!r}; this version reads "
-            f"{RESUME_FORMAT} (restart the run, or resume it with the version that wrote it)"
-        )
-    specs = {k: model_spec(m) for k, m in models.items()}
-    if state.get("specs") != specs:
-        raise CheckpointError(f"cannot resume from {path}: it holds {state.get('specs')}, but the models are {specs}")
-    for key in ("prediction",):
-        if key in config and state["config"].get(key) != config[key]:
-            raise CheckpointError(
-                f"cannot resume from {path}: trained for {key} {state['config'].get(key)!r}, asked for {config[key]!r}"
-            )
-    for k, m in models.items():
-        m.load_state_dict(state["models"][k])
-    for k, m in emas.items():
-        m.load_state_dict(state["emas"][k])
-    for p in phases:
-        p.optimizer.load_state_dict(state["optimizers"][p.name])
-        if p.scheduler is not None:
-            p.scheduler.load_state_dict(state["schedulers"][p.name])
-    generator.set_state(state["generator"])
-    batches.load(state["batches"])
-    torch.set_rng_state(state["torch_rng"])
-    dev = next(next(iter(models.values())).parameters()).device
-    if dev.type == "cuda" and "cuda_rng" in state:
-        torch.cuda.set_rng_state(state["cuda_rng"], dev)
-    for k, v in state["losses"].items():
-        losses.setdefault(k, []).extend(v)
-    return int(state["step"])
