@@ -154,3 +154,15 @@ def test_batches_without_drop_last_keep_the_remainder():
     )
     sizes = [len(b.next()[0]) for _ in range(6)]
     assert sizes == [4, 4, 2, 4, 4, 2]
+
+
+def test_the_classifier_trains_through_the_same_loop_deterministically():
+    from diffusion_course.training.classifier import train_classifier
+
+    logs: list[str] = []
+    kw = {"epochs": 2, "batch_size": 64, "n_train": 640, "n_test": 500, "seed": 0}
+    a, acc_a = train_classifier(log=logs.append, **kw)
+    b, acc_b = train_classifier(log=lambda s: None, **kw)
+    assert [line.split(":")[0] for line in logs] == ["epoch 1/2", "epoch 2/2"]
+    assert acc_a == acc_b and all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    assert acc_a > 0.5  # 20 steps on 640 digits: far above chance (0.1)

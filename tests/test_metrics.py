@@ -245,3 +245,31 @@ def test_reports_are_cached_by_count_and_classifier(clf, monkeypatch, tmp_path):
     assert mr.real_floor(40, classifier=clf) == first and len(calls) == 1
     (path,) = (tmp_path / "metrics").glob("real_floor_n40_*.json")
     assert json.loads(path.read_text())["settings"]["classifier_sha256"] == clf.sha256
+
+
+def test_image_metrics_accept_any_shape_through_a_registered_feature_network(monkeypatch):
+    """A 3x32x32 'dataset' with a random conv feature network: same instruments, any C x H x W."""
+    from torch import nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.num_features, self.num_classes, self.image_shape = 16, 4, (3, 32, 32)
+            self.body = nn.Sequential(nn.Conv2d(3, 8, 3, 2), nn.ReLU(), nn.Flatten(), nn.LazyLinear(16))
+            self.head = nn.Linear(16, 4)
+
+        def features(self, x):
+            return self.body(x)
+
+    torch.manual_seed(0)
+    net = Net().eval()
+    net.features(torch.zeros(1, 3, 32, 32))  # materialise the lazy layer
+    g = torch.Generator().manual_seed(0)
+    reals = torch.rand(400, 3, 32, 32, generator=g) * 2 - 1
+    entry = features.FeatureNetwork("toy32", "none", (3, 32, 32), 4, lambda train, n, gen: (reals[:n], None))
+    monkeypatch.setitem(features.FEATURE_NETWORKS, "toy32", entry)
+    monkeypatch.setitem(features._LOADED, "toy32", net)
+    same = im.evaluate_images(reals[200:], reals[:200])
+    shifted = im.evaluate_images((reals[200:] + 0.5).clamp(-1, 1), reals[:200])
+    assert "toy32_classifier_fid" in same and len(same["class_histogram_pct"]) == 4
+    assert same["toy32_classifier_fid"] < shifted["toy32_classifier_fid"]

@@ -76,9 +76,12 @@ def train_classifier(
     root: str | Path | None = None,
     log: Callable[[str], None] = print,
     progress: bool = False,
+    n_train: int | None = None,
+    n_test: int | None = None,
 ) -> tuple[MNISTClassifier, float]:
     """Train ``MNISTClassifier`` with AdamW + OneCycle (Smith & Topin 2019) and random affine
-    augmentation; return ``(model in eval mode on the CPU, test accuracy)``."""
+    augmentation; return ``(model in eval mode on the CPU, test accuracy)``. ``n_train`` and ``n_test``
+    limit the training and test sets to their first images (for quick checks)."""
     from ..data import mnist
 
     if epochs < 1:
@@ -87,7 +90,10 @@ def train_classifier(
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # parameter initialisation
     x_train, y_train = mnist(train=True, root=root)
+    if n_train is not None:
+        x_train, y_train = x_train[:n_train], y_train[:n_train]
     x_test, y_test = mnist(train=False, root=root)
+    x_test, y_test = x_test[:n_test], y_test[:n_test]
     model = MNISTClassifier().to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     per_epoch = math.ceil(len(x_train) / batch_size)
