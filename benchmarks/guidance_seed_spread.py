@@ -3,32 +3,37 @@ DDIM (Song et al. 2021) with classifier-free guidance (Ho & Salimans 2022), over
 with and without clipping the predicted x0, unguided, and a 400-step DDPM chain with "leading" spacing
 (the step count of the issue's reference; that spacing starts at t = 798 and loses accuracy).
 
-    python benchmarks/guidance_seed_spread.py --device cuda          # ~1.5 min on one H100
+    python benchmarks/guidance_seed_spread.py --device cuda          # all groups
     python benchmarks/guidance_seed_spread.py --n 200 --device cpu   # a smaller CPU run
-    python benchmarks/guidance_seed_spread.py --device cpu --groups seeds --seeds 1 2   # 27 min on 2 CPU cores
+    python benchmarks/guidance_seed_spread.py --device cpu --groups seeds --seeds 1 2
 
 One FID at n = 1000 is one draw of a noisy estimate: this prints how far the ratio to the
 real-vs-real floor moves when only the starting noises change, so that a goal like "at most 1.7x
-the floor" is read against that spread. Writes JSON (refusing to overwrite).
+the floor" is read against that spread. Each run draws all its starting noises x_T (and DDPM's
+noises) from one ``torch.Generator`` seeded with the run's seed, as the committed numbers did (not
+the per-image seeds of ``pipelines.generate``). Writes ``<results-dir>/<experiment>/result.json``
+with the results writer (refusing to overwrite); how long a run takes is in its rows' ``seconds``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import shlex
 import sys
 import time
-from datetime import date
-from pathlib import Path
 
 import torch
 
-from diffusion_course import image_metrics, metric_reports, samplers
-from diffusion_course.bench_report import hardware
-from diffusion_course.checkpoints import load_pretrained
+from diffusion_course.checkpoints import load_pretrained, weights_sha256
+from diffusion_course.cli.common import Parser, positive_int
 from diffusion_course.config import device as pick_device
-from diffusion_course.evaluate import checkpoint_sha256, schedule_of
+from diffusion_course.diffusion.guidance import guided, scale_of
+from diffusion_course.diffusion.schedules import schedule_from_config
+from diffusion_course.evaluation import floors, image_metrics
+from diffusion_course.evaluation.results import ResultError, provenance, result_path, write_result
+from diffusion_course.samplers.registry import get_sampler
 
+CHECKPOINT = "mnist-ddpm"
 GROUPS = ("seeds", "noclip", "unguided", "ddpm400")
 
 
@@ -46,19 +51,19 @@ def one_run(
 ) -> dict:
     """Guided samples (labels 0..9 in turn) from the noises of ``seed``; metrics against real test digits."""
     dev = next(model.parameters()).device
-    schedule = schedule_of(config)
+    schedule = schedule_from_config(config)
     labels = torch.arange(n) % 10
     g = torch.Generator().manual_seed(seed)
     x_T = torch.randn((n, 1, 28, 28), generator=g).to(dev)
-    fn = samplers.guided(model, labels.to(dev), 1.0 + w, model.null_label)
+    fn = guided(model, labels.to(dev), scale_of(w), model.null_label)
     opts = {"generator": g} if sampler == "ddpm" else {}
     start = time.perf_counter()
     with torch.no_grad():
-        x = getattr(samplers, sampler)(
+        x = get_sampler(sampler)(
             fn,
             x_T,
             schedule,
-            schedule.timesteps(steps, spacing),
+            schedule.timesteps(steps, spacing),  # spacing always explicit (the default is "trailing")
             prediction=config["prediction"],
             clip_x0=clip,
             **opts,
@@ -81,12 +86,14 @@ def one_run(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n", type=int, default=1000)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    p = Parser(
+        prog="guidance_seed_spread.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--n", type=positive_int, default=1000, help="samples per run (>= 10)")
     p.add_argument("--w", type=float, default=0.5, help="guidance weight (scale 1 + w)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--device", default=None)
-    p.add_argument("--out", default="assets/results/mnist_guidance_seeds.json")
     p.add_argument(
         "--groups",
         nargs="+",
@@ -95,24 +102,38 @@ def main(argv: list[str] | None = None) -> int:
         help="which runs: the seeds with x0 clipping, the first two without, unguided, DDPM-400 "
         "(the last is 16x the cost of a DDIM-50 run)",
     )
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument(
+        "--experiment", default="mnist_guidance_seeds", help="result folder name (default: mnist_guidance_seeds)"
+    )
+    p.add_argument("--results-dir", default=None, help="where experiment folders go (default: assets/results)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing result")
     a = p.parse_args(argv)
-    if Path(a.out).exists() and not a.overwrite:
-        p.error(f"{a.out} exists; pass --overwrite to replace it")
-    model, config = load_pretrained("mnist-ddpm")
-    dev = pick_device(a.device)
+    if a.n < 10:
+        p.error(f"--n must be >= 10 (the real-vs-real floor needs it); got {a.n}")
+    try:
+        out = result_path(a.experiment, a.results_dir)
+        dev = pick_device(a.device)
+    except ValueError as err:  # ResultError is a ValueError
+        p.error(str(err))
+    if out.exists() and not a.overwrite:
+        p.error(f"{out} exists; pass --overwrite to replace it")
+    prov = provenance(
+        shlex.join(["python", "benchmarks/guidance_seed_spread.py", *argv]), dev, weights_sha256(CHECKPOINT)
+    )
+    model, config = load_pretrained(CHECKPOINT)
     model = model.to(dev).eval()
-    floor = metric_reports.real_floor(a.n)["mnist_classifier_fid"]
+    floor = floors.real_floor(a.n)["mnist_classifier_fid"]
     s0 = a.seeds[0]
     runs = {
         "seeds": [dict(w=a.w, seed=s) for s in a.seeds],  # DDIM-50, x0 clipped (the sweep's)
         "noclip": [dict(w=a.w, seed=s, clip=None) for s in a.seeds[:2]],  # the same without clipping
         "unguided": [dict(w=0.0, seed=s0, clip=None)],
+        # "leading" on purpose (the issue's reference): it starts at t = 798 (T // 400 = 2)
         "ddpm400": [dict(w=a.w, seed=s0, sampler="ddpm", steps=400, spacing="leading", clip=c) for c in (1.0, None)],
     }
     runs = [kw for group in GROUPS if group in a.groups for kw in runs[group]]
     rows = []
-    for kw in runs:  # DDPM-400 "leading" starts at t = 798 (T // 400 = 2): see schedules.timesteps
+    for kw in runs:
         row = one_run(model, config, a.n, **kw)
         row["fid_over_floor"] = round(row["mnist_classifier_fid"] / floor, 2)
         rows.append(row)
@@ -135,20 +156,17 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     result = {
-        "command": "python benchmarks/guidance_seed_spread.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "checkpoint": "mnist-ddpm",
-        "checkpoint_sha256": checkpoint_sha256("mnist-ddpm"),
+        "checkpoint": CHECKPOINT,
         "n": a.n,
         "w": a.w,
         "floor_fid": floor,
         "rows": rows,
-        "hardware": hardware(dev),
-        "torch": torch.__version__,
-        "date": str(date.today()),
     }
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(result, indent=1))
-    print("wrote", a.out)
+    try:
+        path = write_result(a.experiment, result, prov, root=a.results_dir, overwrite=a.overwrite)
+    except ResultError as err:  # e.g. another run wrote the file meanwhile
+        p.error(str(err))
+    print("wrote", path)
     return 0
 
 

@@ -5,22 +5,27 @@ Workload: a batch of 16 MNIST-sized images (1x28x28) on the CPU. The model is th
 its own. Each sampler then runs with a "replay" model that returns a precomputed prediction at no
 cost, so the time measured is everything but the model: coefficient arithmetic, the update, noise
 draws, prediction conversion, the timestep tensor, validation. Timings are the minimum over
-``--repeats`` runs (robust to other processes on the machine). Goal: under 3%.
+``--repeats`` runs (robust to other processes on the machine). Goal: under 3%. It prints a table
+and writes no file.
 
-    PYTHONPATH=. python benchmarks/sampler_overhead.py [--model convstack] [--threads 2] [--device cuda]
+    python benchmarks/sampler_overhead.py [--model convstack] [--threads 2] [--device cuda]
+    python benchmarks/sampler_overhead.py --model convstack --batch 2 --steps 5 --repeats 1   # a smoke test
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
 import os
+import sys
 import time
 
 import torch
 from torch import nn
 
 from diffusion_course import samplers as S
+from diffusion_course.cli.common import Parser, positive_int
+from diffusion_course.config import device as pick_device
+from diffusion_course.diffusion.guidance import guided
 from diffusion_course.diffusion.schedules import make_schedule
 
 
@@ -53,17 +58,20 @@ def best_time(fn, repeats: int, device: torch.device) -> float:
     return min(times)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> int:
+    p = Parser(prog="sampler_overhead.py", description=__doc__.splitlines()[0])
     p.add_argument("--model", choices=("unet", "convstack"), default="unet")
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--steps", type=int, default=50)
-    p.add_argument("--repeats", type=int, default=7)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--batch", type=positive_int, default=16)
+    p.add_argument("--steps", type=positive_int, default=50)
+    p.add_argument("--repeats", type=positive_int, default=7)
+    p.add_argument("--threads", type=positive_int, default=2)
     p.add_argument("--device", default="cpu", help="cpu (the goal's setting) or cuda")
-    args = p.parse_args()
+    args = p.parse_args(argv)
+    try:
+        dev = pick_device(args.device)
+    except (ValueError, RuntimeError) as err:
+        p.error(str(err))
     torch.set_num_threads(args.threads)
-    dev = torch.device(args.device)
     torch.manual_seed(0)
 
     if args.model == "unet":
@@ -114,14 +122,15 @@ def main() -> None:
     with torch.no_grad():
         for name, sampler, opts, nfe, per_eval_model_s in rows:
             opts = dict(opts)
-            model = S.guided(replay, 3, 3.0, null_label=10) if opts.pop("guided", False) else replay
+            model = guided(replay, 3, 3.0, null_label=10) if opts.pop("guided", False) else replay
             total = best_time(functools.partial(sampler, model, x, sched, ts, generator=g, **opts), args.repeats, dev)
             per_eval = max(total / nfe - replay_s, 0.0)
             pct = 100 * per_eval / per_eval_model_s
             worst = max(worst, pct)
             print(f"{name:32s} {nfe:5d} {per_eval * 1e6:11.1f} us {pct:17.2f}%")
     print(f"\nworst: {worst:.2f}% (goal: under 3%)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -28,7 +28,7 @@ def parse(text: str) -> list:
             return
         body = "\n".join(lines).strip("\n")
         if kind == "markdown":
-            body = "\n".join(re.sub(r"^# ?", "", l) for l in body.splitlines())
+            body = "\n".join(re.sub(r"^# ?", "", ln) for ln in body.splitlines())
             cells.append(nbformat.v4.new_markdown_cell(body))
         elif body.strip():
             cells.append(nbformat.v4.new_code_cell(body))

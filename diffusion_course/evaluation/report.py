@@ -70,8 +70,17 @@ def _train_cost(r: dict) -> str:
     return f"{r['model']}, batch {r['batch_size']}: {hits} ({r['eval']})"
 
 
+def _timing(r: dict) -> str:
+    status = "passed" if r["exit_status"] == 0 else f"FAILED (exit {r['exit_status']})"
+    return (
+        f"`{r['timed_command']}` {status}: {r['wall_seconds'] / 60:.1f} min wall, {r['cpu_seconds'] / 60:.1f} min CPU"
+    )
+
+
 def headline(result: dict) -> str:
     """The few numbers of a result that the README shows, read from the file."""
+    if "timed_command" in result:
+        return _timing(result)
     if "minutes_to_accuracy" in result:
         return _train_cost(result)
     if "floor_fid" in result:

@@ -1,0 +1,60 @@
+"""benchmarks/train_cost.py: stops through the training loop's callbacks and writes a schema-valid result."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+import torch
+
+from diffusion_course import data
+from diffusion_course.config import REPO_ROOT
+from diffusion_course.evaluation.results import PROVENANCE_FIELDS, read_result
+
+pytestmark = pytest.mark.skipif(not data.available()["MNIST"], reason="needs MNIST on disk")
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", REPO_ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def keep_threads():
+    threads = torch.get_num_threads()  # the script sets its own thread count
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_train_cost_stops_cleanly_and_refuses_to_overwrite(tmp_path, capsys, keep_threads):
+    train_cost = _load("train_cost")
+    argv = [
+        "--base-channels", "8", "--batch-size", "8", "--eval-every", "2", "--n-eval", "10",
+        "--max-minutes", "1e-9", "--threads", "1", "--results-dir", str(tmp_path), "--experiment", "tiny",
+    ]  # fmt: skip
+    assert train_cost.main(argv) == 0
+    result = read_result("tiny", tmp_path)  # raises unless every provenance field is there
+    assert set(PROVENANCE_FIELDS) <= set(result)
+    assert result["command"] == "python benchmarks/train_cost.py " + " ".join(argv)
+    assert result["device"] == "cpu" and result["weights_sha256"] is None
+    # the stop_when callback ended training at the first evaluation (time limit), not the step limit
+    assert result["stopped"].startswith("training-time limit")
+    assert result["steps"] == 2
+    assert [row["step"] for row in result["log"]] == [2]
+    assert set(result["log"][0]) == {"step", "train_minutes", "accuracy_pct"}
+    for key in ("model", "batch_size", "lr", "p_uncond", "eval", "minutes_to_accuracy", "log"):
+        assert key in result
+    assert set(result["minutes_to_accuracy"]) == {"80%", "95%"}
+    assert result["eval"] == "10 DDIM-20 samples, w=0.5"
+
+    path = tmp_path / "tiny" / "result.json"
+    before = path.read_bytes()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        train_cost.main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "exists" in err and "--overwrite" in err and len(err.splitlines()) == 1
+    assert path.read_bytes() == before
