@@ -46,24 +46,22 @@ def _run(a) -> int:
 
     from ..checkpoints import load_any
     from ..config import device as pick_device
-    from ..pipelines import balanced_labels, generate
+    from ..pipelines import balanced_labels
+    from ..pipelines.families import FAMILIES, family_of, generate_any
     from ..pipelines.save import save_grid, save_npz
 
     out = Path(a.out)
     dev = pick_device(a.device)
     model, config = load_any(a.checkpoint, map_location=dev)
-    family = config.get("family", "diffusion")
-    if family != "diffusion":
-        return fail(
-            PROG,
-            f"{a.checkpoint} is a {family!r} checkpoint; this version samples diffusion checkpoints",
-        )
+    family = family_of(config)
+    if family not in FAMILIES:
+        return fail(PROG, f"{a.checkpoint} is a {family!r} checkpoint; this version samples {sorted(FAMILIES)}")
     classes = getattr(model, "num_classes", None)
     if a.label is not None and classes is None:
         return fail(PROG, f"--label needs a class-conditional model; {a.checkpoint} is unconditional")
     if a.label is not None and not 0 <= a.label < classes:
         return fail(PROG, f"--label must be in 0..{classes - 1}; got {a.label}")
-    if a.steps > config["schedule"]["T"]:
+    if family == "diffusion" and a.steps > config["schedule"]["T"]:
         return fail(
             PROG,
             f"--steps must be in 1..{config['schedule']['T']} for this checkpoint; got {a.steps}",
@@ -71,23 +69,16 @@ def _run(a) -> int:
     labels = None
     if classes is not None:
         labels = torch.full((a.n,), a.label) if a.label is not None else balanced_labels(a.n, classes)
-    x = generate(
-        model,
-        config,
-        labels,
-        a.n,
-        sampler=a.sampler,
-        steps=a.steps,
-        w=a.w,
-        seed=a.seed,
-        batch_size=a.batch_size,
-        progress=not a.no_progress,
+    options = {"sampler": a.sampler, "steps": a.steps, "w": a.w} if family == "diffusion" else {}
+    x = generate_any(
+        model, config, labels, a.n, seed=a.seed, batch_size=a.batch_size, progress=not a.no_progress, **options
     )
     if out.suffix == ".npz":
         save_npz(x, labels, out)
     else:
         save_grid(x, out, nrow=max(1, a.n // 10) if classes else None)
-    print(f"wrote {out}: {a.n} images, {a.sampler} {a.steps} steps, w={a.w}, seed {a.seed}")
+    how = f"{a.sampler} {a.steps} steps, w={a.w}, " if family == "diffusion" else f"{family}, "
+    print(f"wrote {out}: {a.n} images, {how}seed {a.seed}")
     return 0
 
 
