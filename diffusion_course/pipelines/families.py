@@ -1,0 +1,36 @@
+"""Model families: how a checkpoint of each family turns a request (labels, n, seed) into images.
+
+Every family's generator has the signature ``fn(model, config, labels, n, *, seed, batch_size,
+progress, **options) -> images in [-1, 1]`` and draws image ``i`` from ``(seed, i)`` alone. The
+``sample`` command, the evaluation commands and the arena look the family up here by the
+checkpoint config's ``"family"`` (default ``"diffusion"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import Tensor, nn
+
+from .generate import generate
+from .vae import generate_vae
+
+__all__ = ["FAMILIES", "family_of", "generate_any"]
+
+FAMILIES: dict[str, Callable[..., Tensor]] = {
+    "diffusion": generate,
+    "vae": generate_vae,
+}
+
+
+def family_of(config: dict) -> str:
+    """The family a checkpoint config names (``"diffusion"`` when it names none)."""
+    return config.get("family", "diffusion")
+
+
+def generate_any(model: nn.Module, config: dict, labels: Tensor | None, n: int, **options) -> Tensor:
+    """Images from a checkpoint of any registered family (options go to that family's generator)."""
+    family = family_of(config)
+    if family not in FAMILIES:
+        raise ValueError(f"no generator for model family {family!r}; known families: {sorted(FAMILIES)}")
+    return FAMILIES[family](model, config, labels, n, **options)
