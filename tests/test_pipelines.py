@@ -188,3 +188,20 @@ def test_sample_refuses_to_overwrite_and_unknown_checkpoints(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         _sample(["mnist-ddpm", "--out", str(tmp_path / "n.png"), "--sampler", "euler"], capsys)
     assert exc.value.code == 2
+
+
+def test_sample_dispatches_on_the_family_and_refuses_options_of_another_family(tmp_path, capsys):
+    out = tmp_path / "vae.npz"
+    code, _ = _sample(
+        ["mnist-vae", "--n", "10", "--temperature", "0.8", "--out", str(out), "--no-progress", "--device", "cpu"],
+        capsys,
+    )
+    assert code == 0
+    with np.load(out) as f:
+        assert f["arr_0"].shape == (10, 28, 28, 1) and f["arr_1"].tolist() == list(range(10))
+    code, cap = _sample(["mnist-vae", "--steps", "20", "--out", str(tmp_path / "b.png"), "--device", "cpu"], capsys)
+    assert code == 2 and "--steps does not apply to a 'vae' checkpoint" in cap.err
+    code, cap = _sample(
+        ["mnist-ddpm", "--temperature", "2", "--out", str(tmp_path / "c.png"), "--device", "cpu"], capsys
+    )
+    assert code == 2 and "--temperature does not apply to a 'diffusion' checkpoint" in cap.err

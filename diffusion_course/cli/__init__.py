@@ -2,9 +2,10 @@
 
 Commands (``<command> --help`` lists the options of each):
 
-  train       train a recipe: a diffusion model or the MNIST feature classifier
+  train       train a recipe: a diffusion model, a VAE or the MNIST feature classifier
   sample      draw samples from any generative checkpoint; save a PNG grid or an .npz
   evaluate    the guidance sweep of a checkpoint, measured with the course metrics
+  measure     any generative checkpoint (any family) measured by the common instruments
   bench       sweep samplers and steps; write assets/results/bench_<model>/
   floors      the real-vs-real floor and the corruption ladder of the image metrics
   report      regenerate the README's table of measured numbers from assets/results
@@ -23,6 +24,7 @@ COMMANDS = {
     "train": "diffusion_course.cli.train",
     "sample": "diffusion_course.cli.sample",
     "evaluate": "diffusion_course.cli.evaluate",
+    "measure": "diffusion_course.cli.measure",
     "bench": "diffusion_course.cli.bench",
     "floors": "diffusion_course.cli.floors",
     "report": "diffusion_course.cli.report",

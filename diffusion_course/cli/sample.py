@@ -29,9 +29,10 @@ def _parser() -> Parser:
     p.add_argument("checkpoint", help="manifest name (e.g. mnist-ddpm) or a .pt path")
     p.add_argument("--n", type=positive_int, default=80, help="number of images (default 80)")
     p.add_argument("--label", type=int, help="class of every image (default: cycle through the classes)")
-    p.add_argument("--sampler", default="ddim", choices=sorted(SAMPLERS))
-    p.add_argument("--steps", type=positive_int, default=50)
-    p.add_argument("--w", type=float, default=0.5, help="guidance weight w (Ho & Salimans; scale 1 + w)")
+    p.add_argument("--sampler", choices=sorted(SAMPLERS), help="diffusion: the sampler (default ddim)")
+    p.add_argument("--steps", type=positive_int, help="diffusion: sampling steps (default 50)")
+    p.add_argument("--w", type=float, help="diffusion: guidance weight w (Ho & Salimans; scale 1 + w; default 0.5)")
+    p.add_argument("--temperature", type=float, help="vae: scale of the prior draw (default 1.0)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=positive_int, default=500)
     p.add_argument("--device", help="cpu, cuda, mps (default: automatic)")
@@ -61,6 +62,12 @@ def _run(a) -> int:
         return fail(PROG, f"--label needs a class-conditional model; {a.checkpoint} is unconditional")
     if a.label is not None and not 0 <= a.label < classes:
         return fail(PROG, f"--label must be in 0..{classes - 1}; got {a.label}")
+    given = {k for k in ("sampler", "steps", "w", "temperature") if getattr(a, k) is not None}
+    allowed = {"diffusion": {"sampler", "steps", "w"}, "vae": {"temperature"}}.get(family, set())
+    if given - allowed:
+        return fail(PROG, f"--{sorted(given - allowed)[0]} does not apply to a {family!r} checkpoint")
+    if family == "diffusion":
+        a.sampler, a.steps, a.w = a.sampler or "ddim", a.steps or 50, 0.5 if a.w is None else a.w
     if family == "diffusion" and a.steps > config["schedule"]["T"]:
         return fail(
             PROG,
@@ -70,6 +77,8 @@ def _run(a) -> int:
     if classes is not None:
         labels = torch.full((a.n,), a.label) if a.label is not None else balanced_labels(a.n, classes)
     options = {"sampler": a.sampler, "steps": a.steps, "w": a.w} if family == "diffusion" else {}
+    if family == "vae" and a.temperature is not None:
+        options["temperature"] = a.temperature
     x = generate_any(
         model, config, labels, a.n, seed=a.seed, batch_size=a.batch_size, progress=not a.no_progress, **options
     )

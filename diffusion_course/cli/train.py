@@ -4,6 +4,7 @@ python -m diffusion_course train mnist-ddpm --device cuda --out runs/mnist.pt
 python -m diffusion_course train toy-ddpm --steps 2000
 python -m diffusion_course train mnist-ddpm --out runs/mnist.pt --resume   # after an interruption
 python -m diffusion_course train mnist-classifier --out runs/clf.pt --epochs 5
+python -m diffusion_course train mnist-vae --out runs/vae.pt --beta 0.5     # a VAE recipe; --beta: KL weight
 """
 
 from __future__ import annotations
@@ -32,6 +33,17 @@ def _dropout_rate(text: str) -> float:
     return value
 
 
+def _nonnegative(text: str) -> float:
+    """An argparse type: a number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0; got {text!r}") from None
+    if not value >= 0.0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0; got {value}")
+    return value
+
+
 def _parser() -> Parser:
     from ..training.recipes import RECIPES
 
@@ -51,6 +63,7 @@ def _parser() -> Parser:
         type=_dropout_rate,
         help="label-dropout rate for classifier-free guidance, in [0, 1)",
     )
+    p.add_argument("--beta", type=_nonnegative, help="VAE recipes: the KL weight beta (1: the ELBO)")
     p.add_argument(
         "--device",
         help="cpu, cuda, mps (default: DIFFUSION_COURSE_DEVICE, else the best available)",
@@ -180,6 +193,73 @@ def _train_diffusion(args, argv: list[str]) -> int:
     return 0
 
 
+def _train_vae(args, argv: list[str]) -> int:
+    from ..checkpoints import add_to_manifest
+    from ..config import device as pick_device
+    from ..training.callbacks import sample_grid
+    from ..training.recipes import build_recipe, load_data
+    from ..training.vae import train_vae, vae_grid_sampler
+
+    model, _, recipe = build_recipe(args.recipe, args.seed)
+    tr = recipe["train"]
+    for key in ("steps", "batch_size", "lr", "beta"):
+        if getattr(args, key) is not None:
+            tr[key] = getattr(args, key)
+    out = Path(args.out) if args.out else Path("runs") / args.recipe / f"{args.recipe}.pt"
+    dev = pick_device(args.device)
+    sample = recipe.get("sample") or {}
+    sample_every = args.sample_every if args.sample_every is not None else sample.get("every", 0)
+    hooks = []
+    if sample_every:
+        hooks.append(sample_grid(sample_every, vae_grid_sampler(sample.get("per_class", 10), args.seed), out.parent))
+    command = command_line("train", argv)
+    config = {
+        "recipe": args.recipe,
+        "command": command,
+        "data": recipe["data"],
+        "description": recipe["description"],
+        "image_size": recipe["image_size"],
+    }
+    result = train_vae(
+        model,
+        load_data(recipe["data"], args.seed),
+        device=dev,
+        seed=args.seed,
+        progress=not args.no_progress,
+        callbacks=hooks,
+        checkpoint_path=out,
+        checkpoint_every=args.checkpoint_every,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        allow_shipped=args.overwrite_shipped,
+        config=config,
+        **tr,
+    )
+    c = result.config
+    print(
+        f"trained {args.recipe}: {result.step} steps in {result.seconds:.0f} s on {dev}; EMA model on "
+        f"{c['final_eval_n']} training images: recon {c['final_recon']:.2f} + KL {c['final_kl']:.2f} nats "
+        f"(beta {c['beta']}); wrote {out}"
+    )
+    if args.add_to_manifest:
+        import torch
+
+        metrics = {k: c[k] for k in ("final_recon", "final_kl", "final_neg_elbo", "final_loss")}
+        add_to_manifest(
+            args.add_to_manifest,
+            out,
+            command,
+            recipe["description"],
+            {**metrics, "steps": result.step},
+            family="vae",
+            device=str(dev),
+            torch_threads=torch.get_num_threads(),
+            train_minutes=round(result.seconds / 60, 1),
+        )
+        print(f"recorded {out} in the manifest as {args.add_to_manifest!r}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Train a recipe and write its checkpoint (EMA weights + config with the exact command)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -187,5 +267,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.recipe in CLASSIFIER_RECIPES:
         return run_guarded(PROG, lambda: _train_classifier(args, argv))
     if args.epochs is not None:
-        return fail(PROG, "--epochs applies to the classifier recipes; diffusion recipes take --steps")
+        return fail(PROG, "--epochs applies to the classifier recipes; diffusion and VAE recipes take --steps")
+    from ..training.recipes import family_of_recipe
+
+    if family_of_recipe(args.recipe) == "vae":
+        for flag, value in (("--p-uncond", args.p_uncond), ("--bf16", args.bf16 or None)):
+            if value is not None:
+                return fail(PROG, f"{flag} applies to diffusion recipes; {args.recipe} is a VAE recipe")
+        return run_guarded(PROG, lambda: _train_vae(args, argv))
+    if args.beta is not None:
+        return fail(PROG, f"--beta applies to VAE recipes; {args.recipe} is a diffusion recipe")
     return run_guarded(PROG, lambda: _train_diffusion(args, argv))

@@ -77,8 +77,53 @@ def _timing(r: dict) -> str:
     )
 
 
+def _options(opts: dict) -> str:
+    if {"sampler", "steps"} <= set(opts):
+        rest = ", ".join(
+            f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+            for k, v in opts.items()
+            if k not in ("sampler", "steps")
+        )
+        return f"{opts['sampler']}-{opts['steps']}" + (f", {rest}" if rest else "")
+    return ", ".join(f"{k} {v}" for k, v in opts.items())
+
+
+def _ratios(d: dict, *keys: str) -> str:
+    return " / ".join(f"{d[k]:g}x" for k in keys)
+
+
+def _span(pair: list[float] | None) -> str:
+    return f"{pair[0]:g}-{pair[1]:g}" if pair else "?"
+
+
+def _measure(r: dict) -> str:
+    fid = f"{r['dataset']}_classifier_fid"
+    sh = r["sharpness"]
+    how = _options(r.get("options") or {})
+    acc = r.get("class_accuracy_pct")
+    nfe = r.get("network_evaluations_per_image")
+    text = (
+        f"{r['family']}{f' ({how})' if how else ''}, n = {r['n']}: "
+        + (f"requested class {acc:g}%, " if acc is not None else "")
+        + f"FID {r[fid]:g} = {r['fid_over_floor']:g}x the floor ({r['floor'][fid]:g}), "
+        f"precision / recall {r['precision_pct']:g}% / {r['recall_pct']:g}%, "
+        f"sharpness {_ratios(sh, 'gradient_ratio', 'high_freq_ratio')} real (gradient / high-frequency; "
+        f"real-vs-real {_span(sh['real_spread']['gradient_ratio'])} / {_span(sh['real_spread']['high_freq_ratio'])}), "
+        f"{r['ms_per_image']:g} ms per image" + (f", {nfe} network evaluations per image" if nfe is not None else "")
+    )
+    rec = r.get("reconstruction")
+    if rec:
+        text += (
+            f"; reconstructions: {rec['fid_over_floor']:g}x the floor, PSNR {rec['psnr_db']:g} dB, "
+            f"sharpness {_ratios(rec['sharpness'], 'gradient_ratio', 'high_freq_ratio')} real"
+        )
+    return text
+
+
 def headline(result: dict) -> str:
     """The few numbers of a result that the README shows, read from the file."""
+    if result.get("kind") == "measure":
+        return _measure(result)
     if "timed_command" in result:
         return _timing(result)
     if "minutes_to_accuracy" in result:
@@ -95,11 +140,12 @@ def headline(result: dict) -> str:
 def _where(r: dict) -> str:
     hw = r["hardware"]
     chip = hw.get("gpu") or hw.get("processor") or hw.get("machine")
-    load = r.get("load_average")
+    load, end = r.get("load_average"), r.get("load_average_end")
     commit = (r.get("git_commit") or "?")[:8]
     return (
-        f"{r['device']} ({chip}, {hw.get('torch_threads')} threads), load {load[0] if load else '?'}, "
-        f"{str(r['date'])[:10]}, torch {r.get('torch') or '?'}, commit {commit}"
+        f"{r['device']} ({chip}, {hw.get('torch_threads')} threads), load {load[0] if load else '?'}"
+        + (f" (at the end {end[0]})" if end else "")
+        + f", {str(r['date'])[:10]}, torch {r.get('torch') or '?'}, commit {commit}"
     )
 
 

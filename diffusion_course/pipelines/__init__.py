@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from .generate import Pipeline, balanced_labels, generate, pipeline_from_checkpoint
+from .vae import generate_vae, reconstruct
 
-__all__ = ["Pipeline", "pipeline_from_checkpoint", "generate", "balanced_labels"]
+__all__ = ["Pipeline", "pipeline_from_checkpoint", "generate", "balanced_labels", "generate_vae", "reconstruct"]
