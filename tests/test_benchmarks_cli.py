@@ -58,3 +58,17 @@ def test_train_cost_stops_cleanly_and_refuses_to_overwrite(tmp_path, capsys, kee
     err = capsys.readouterr().err.strip()
     assert "exists" in err and "--overwrite" in err and len(err.splitlines()) == 1
     assert path.read_bytes() == before
+
+
+def test_peer_mlp_vae_trains_measures_and_reports(tmp_path, capsys):
+    from diffusion_course.evaluation.report import headline
+
+    peer = _load("peer_mlp_vae")
+    argv = ["--epochs", "2", "--n", "30", "--results-dir", str(tmp_path), "--experiment", "peer"]
+    assert peer.main(argv) == 0
+    r = read_result("peer", tmp_path)
+    assert r["epoch_losses"][1] < r["epoch_losses"][0]  # the negative ELBO falls
+    assert r["samples"]["fid_over_floor"] > 1 and 0 <= r["samples"]["confident_pct"] <= 100
+    assert "prior samples FID" in headline(r)
+    capsys.readouterr()
+    assert peer.main(argv) == 2 and "--overwrite" in capsys.readouterr().err

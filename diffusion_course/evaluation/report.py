@@ -120,8 +120,21 @@ def _measure(r: dict) -> str:
     return text
 
 
+def _peer(r: dict) -> str:
+    smp, rec = r["samples"], r["reconstructions"]
+    lo, hi = smp["digit_share_range_pct"]
+    return (
+        f"{r['model']}, {r['epochs']} epochs ({r['train_seconds']} s), n = {r['n']}: prior samples FID "
+        f"{smp['mnist_classifier_fid']:g} = {smp['fid_over_floor']:g}x the floor ({r['floor_fid']:g}), "
+        f"{smp['confident_pct']:g}% classified with confidence >= 0.9, digit shares {lo:g}-{hi:g}%, "
+        f"sharpness {smp['sharpness']['gradient_ratio']:g}x real; reconstructions {rec['fid_over_floor']:g}x"
+    )
+
+
 def headline(result: dict) -> str:
     """The few numbers of a result that the README shows, read from the file."""
+    if "samples" in result and "reconstructions" in result and "floor_fid" in result:
+        return _peer(result)
     if result.get("kind") == "measure":
         return _measure(result)
     if "timed_command" in result:
