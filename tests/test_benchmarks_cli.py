@@ -72,3 +72,18 @@ def test_peer_mlp_vae_trains_measures_and_reports(tmp_path, capsys):
     assert "prior samples FID" in headline(r)
     capsys.readouterr()
     assert peer.main(argv) == 2 and "--overwrite" in capsys.readouterr().err
+
+
+def test_vae_beta_sweep_writes_one_row_per_beta(tmp_path, capsys):
+    from diffusion_course.evaluation.report import headline
+
+    sweep = _load("vae_beta_sweep")
+    argv = ["--betas", "0.5", "2", "--steps", "6", "--n", "20", "--results-dir", str(tmp_path)]
+    assert sweep.main(argv) == 0
+    r = read_result("vae_beta_sweep", tmp_path)
+    assert [row["beta"] for row in r["rows"]] == [0.5, 2.0] and r["steps"] == 6
+    assert all(row["rate_kl_nats"] >= 0 and row["recon_fid_over_floor"] > 0 for row in r["rows"])
+    assert "beta 0.5: KL" in headline(r)
+    capsys.readouterr()
+    assert sweep.main(argv) == 2 and "--overwrite" in capsys.readouterr().err
+    assert sweep.main(["--betas", "0", "--results-dir", str(tmp_path / "x")]) == 2

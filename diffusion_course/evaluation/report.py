@@ -131,8 +131,19 @@ def _peer(r: dict) -> str:
     )
 
 
+def _beta_sweep(r: dict) -> str:
+    rows = "; ".join(
+        f"beta {x['beta']:g}: KL {x['rate_kl_nats']:g} / recon {x['distortion_recon_nats']:g} nats, "
+        f"{x['class_accuracy_pct']:g}% / {x['fid_over_floor']:g}x, sharpness {x['sample_gradient_ratio']:g}x"
+        for x in r["rows"]
+    )
+    return f"{r['recipe']}, {r['steps']} steps each, n = {r['n']}: {rows}"
+
+
 def headline(result: dict) -> str:
     """The few numbers of a result that the README shows, read from the file."""
+    if result.get("rows") and "beta" in result["rows"][0]:
+        return _beta_sweep(result)
     if "samples" in result and "reconstructions" in result and "floor_fid" in result:
         return _peer(result)
     if result.get("kind") == "measure":
