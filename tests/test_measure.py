@@ -10,10 +10,11 @@ import torch
 
 from diffusion_course.checkpoints import save_checkpoint
 from diffusion_course.cli import main
-from diffusion_course.evaluation.measure import measure, network_evaluations, psnr, reconstruct
+from diffusion_course.evaluation.measure import measure, network_evaluations, psnr
 from diffusion_course.evaluation.report import headline
 from diffusion_course.evaluation.results import read_result
 from diffusion_course.models.unet import UNet
+from diffusion_course.pipelines import families
 
 CONFIG = {"schedule": {"name": "linear", "T": 50}, "prediction": "eps", "image_size": 28}
 N = 20
@@ -31,17 +32,14 @@ def tiny_unet(num_classes: int | None = 10) -> UNet:
     ).eval()
 
 
-class IdentityAutoencoder(UNet):
-    """A tiny UNet that also encodes to (mean, log-variance) = (x, 0) and decodes z back: a perfect autoencoder."""
+def identity_reconstructor(seen_labels: list):
+    """A perfect autoencoder's reconstruction: the images themselves (recording the labels it was given)."""
 
-    seen_labels: list = []
+    def reconstruct(model, x, y=None, batch_size=500):
+        seen_labels.append(y)
+        return x.clone()
 
-    def encode(self, x):
-        return x, torch.zeros_like(x)
-
-    def decode(self, z, y):
-        self.seen_labels.append(y)
-        return z
+    return reconstruct
 
 
 @pytest.fixture(scope="module")
@@ -77,47 +75,27 @@ def test_an_unconditional_model_gets_no_labels_and_no_doubled_batch():
     assert "requested class" not in headline(r)
 
 
-def test_a_perfect_autoencoder_reconstructs_at_exactly_the_floor():
-    model = IdentityAutoencoder(
-        base_channels=8, channel_mults=(1, 2), num_res_blocks=1, num_classes=10, attention_resolutions=(), dropout=0.0
-    ).eval()
-    r = measure(model, CONFIG, n=N, sampler="ddim", steps=1, w=0.0)
+def test_a_perfect_autoencoder_reconstructs_at_exactly_the_floor(monkeypatch):
+    seen_labels: list = []
+    monkeypatch.setitem(families.RECONSTRUCTORS, "perfect", identity_reconstructor(seen_labels))
+    monkeypatch.setitem(families.FAMILIES, "perfect", families.FAMILIES["diffusion"])
+    r = measure(tiny_unet(), {**CONFIG, "family": "perfect"}, n=N, sampler="ddim", steps=1, w=0.0)
     rec = r["reconstruction"]
     assert rec["fid_over_floor"] == pytest.approx(1.0, abs=0.01)  # the floor's own images against its train set
     assert rec["psnr_db"] == pytest.approx(100.0) and rec["mse"] == 0
     assert rec["class_accuracy_pct"] >= 90 and rec["n"] == N
-    assert all(y is not None and len(y) == N for y in IdentityAutoencoder.seen_labels)  # decode got the labels
+    assert seen_labels and all(y is not None and len(y) == N for y in seen_labels)  # the reconstructor got the labels
     assert "reconstructions:" in headline(r)
 
 
-def test_psnr_closed_form_and_reconstruct_reads_distributions():
+def test_psnr_closed_form_and_reconstruction_by_family():
     x = torch.zeros(2, 1, 4, 4)
     assert psnr(x + 0.1, x).tolist() == pytest.approx([10 * math.log10(400)] * 2)
+    assert psnr(x, x).tolist() == pytest.approx([100.0, 100.0])  # capped: a perfect copy
+    from diffusion_course.pipelines.vae import reconstruct
 
-    class Dist:
-        def __init__(self, m):
-            self.mean = m
-
-    class AE(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.scale = torch.nn.Parameter(torch.tensor(0.5))
-
-        def encode(self, x):
-            return Dist(x * self.scale)
-
-        def decode(self, z):
-            return 4 * z
-
-    out = reconstruct(AE(), torch.full((3, 1, 4, 4), 0.3), batch_size=2)
-    assert out.shape == (3, 1, 4, 4) and torch.allclose(out, torch.full_like(out, 0.6))
-
-    class BernoulliAE(AE):  # decodes to logits; to_images maps them to [-1, 1]
-        def to_images(self, logits):
-            return 2 * torch.sigmoid(logits) - 1
-
-    out = reconstruct(BernoulliAE(), torch.full((1, 1, 4, 4), 0.5))
-    assert torch.allclose(out, torch.full_like(out, 2 * torch.sigmoid(torch.tensor(1.0)) - 1))
+    assert families.reconstructor_of({"family": "vae"}) is reconstruct
+    assert families.reconstructor_of({}) is None and families.reconstructor_of({"family": "gan"}) is None
 
 
 def test_network_evaluations_per_family():

@@ -86,13 +86,40 @@ def _parser() -> Parser:
     return p
 
 
+def _out_path(args) -> Path:
+    """``--out``, or ``runs/<recipe>/<recipe>.pt``."""
+    return Path(args.out) if args.out else Path("runs") / args.recipe / f"{args.recipe}.pt"
+
+
+def _recipe_with_overrides(args, keys: tuple[str, ...]):
+    """``(model, schedule, recipe)`` of ``args.recipe``, its training settings overridden by the given options."""
+    from ..training.recipes import build_recipe
+
+    model, schedule, recipe = build_recipe(args.recipe, args.seed)
+    for key in keys:
+        if getattr(args, key) is not None:
+            recipe["train"][key] = getattr(args, key)
+    return model, schedule, recipe
+
+
+def _run_config(args, recipe: dict, command: str, **extra) -> dict:
+    """What every trained checkpoint records about its run: recipe, command, data, description."""
+    return {
+        "recipe": args.recipe,
+        "command": command,
+        "data": recipe["data"],
+        "description": recipe["description"],
+        **extra,
+    }
+
+
 def _train_classifier(args, argv: list[str]) -> int:
     import torch
 
     from ..config import device as pick_device
     from ..training.classifier import save_classifier, train_classifier
 
-    out = Path(args.out) if args.out else Path("runs") / args.recipe / f"{args.recipe}.pt"
+    out = _out_path(args)
     if out.exists() and not args.overwrite:
         return fail(PROG, f"{out} exists; pass --overwrite to replace it")
     dev = pick_device(args.device)
@@ -126,14 +153,11 @@ def _train_diffusion(args, argv: list[str]) -> int:
     from ..checkpoints import add_to_manifest
     from ..config import device as pick_device
     from ..training.diffusion import train_diffusion
-    from ..training.recipes import build_recipe, class_grid_sampler, load_data
+    from ..training.recipes import class_grid_sampler, load_data
 
-    model, schedule, recipe = build_recipe(args.recipe, args.seed)
+    model, schedule, recipe = _recipe_with_overrides(args, ("steps", "batch_size", "lr", "p_uncond"))
     tr = recipe["train"]
-    for key in ("steps", "batch_size", "lr", "p_uncond"):
-        if getattr(args, key) is not None:
-            tr[key] = getattr(args, key)
-    out = Path(args.out) if args.out else Path("runs") / args.recipe / f"{args.recipe}.pt"
+    out = _out_path(args)
     dev = pick_device(args.device)
     sample = recipe.get("sample")
     sample_every = args.sample_every if args.sample_every is not None else (sample or {}).get("every", 0)
@@ -149,13 +173,7 @@ def _train_diffusion(args, argv: list[str]) -> int:
             args.seed,
         )
     command = command_line("train", argv)
-    config = {
-        "recipe": args.recipe,
-        "command": command,
-        "data": recipe["data"],
-        "schedule": recipe["schedule"],
-        "description": recipe["description"],
-    }
+    config = _run_config(args, recipe, command, schedule=recipe["schedule"])
     if "image_size" in recipe:
         config["image_size"] = recipe["image_size"]
     result = train_diffusion(
@@ -197,15 +215,12 @@ def _train_vae(args, argv: list[str]) -> int:
     from ..checkpoints import add_to_manifest
     from ..config import device as pick_device
     from ..training.callbacks import sample_grid
-    from ..training.recipes import build_recipe, load_data
+    from ..training.recipes import load_data
     from ..training.vae import train_vae, vae_grid_sampler
 
-    model, _, recipe = build_recipe(args.recipe, args.seed)
+    model, _, recipe = _recipe_with_overrides(args, ("steps", "batch_size", "lr", "beta"))
     tr = recipe["train"]
-    for key in ("steps", "batch_size", "lr", "beta"):
-        if getattr(args, key) is not None:
-            tr[key] = getattr(args, key)
-    out = Path(args.out) if args.out else Path("runs") / args.recipe / f"{args.recipe}.pt"
+    out = _out_path(args)
     dev = pick_device(args.device)
     sample = recipe.get("sample") or {}
     sample_every = args.sample_every if args.sample_every is not None else sample.get("every", 0)
@@ -213,13 +228,7 @@ def _train_vae(args, argv: list[str]) -> int:
     if sample_every:
         hooks.append(sample_grid(sample_every, vae_grid_sampler(sample.get("per_class", 10), args.seed), out.parent))
     command = command_line("train", argv)
-    config = {
-        "recipe": args.recipe,
-        "command": command,
-        "data": recipe["data"],
-        "description": recipe["description"],
-        "image_size": recipe["image_size"],
-    }
+    config = _run_config(args, recipe, command, image_size=recipe["image_size"])
     result = train_vae(
         model,
         load_data(recipe["data"], args.seed),

@@ -12,27 +12,27 @@ al. 2022: quality, diversity, speed):
   (:mod:`.sharpness`);
 - speed: wall milliseconds per image (after a warm-up batch) and network evaluations per image.
 
-Models with ``encode`` and ``decode`` (a VAE or an autoencoder) also get their reconstructions
-measured: the floor's own ``n`` test images, encoded to the posterior mean, decoded, and scored
-against the floor's ``n`` train images, so that a perfect autoencoder reads exactly 1.0x the floor.
+Families with an encoder (a VAE, an autoencoder: ``pipelines.families.RECONSTRUCTORS``) also get
+their reconstructions measured: the floor's own ``n`` test images, encoded to the posterior mean,
+decoded, and scored against the floor's ``n`` train images, so that a perfect autoencoder reads
+exactly 1.0x the floor.
 """
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
-from ..pipelines.families import family_of, generate_any
+from ..pipelines.families import family_of, generate_any, reconstructor_of
 from ..pipelines.generate import balanced_labels
 from . import floors, image_metrics
 from .features import real_images
 from .sharpness import sharpness
 
-__all__ = ["measure", "network_evaluations", "reconstruct", "psnr"]
+__all__ = ["measure", "network_evaluations", "psnr"]
 
 WARMUP_IMAGES = 2  # one small batch before the clock starts (lazy init, allocator, caches)
 _KEEP = ("precision_pct", "recall_pct", "mean_confidence_pct", "max_class_deviation_pct", "class_histogram_pct")
@@ -73,65 +73,21 @@ def psnr(x: Tensor, ref: Tensor) -> Tensor:
     return 10 * torch.log10(4.0 / mse.clamp_min(4e-10))
 
 
-def _positional(fn: Callable) -> int:
-    """How many positional arguments ``fn`` accepts (a large number for ``*args``)."""
-    params = inspect.signature(fn).parameters.values()
-    if any(p.kind is p.VAR_POSITIONAL for p in params):
-        return 99
-    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
-
-
-def _latent(code):
-    """The deterministic latent of an encoder's output: a tensor, the first of (mean, log-variance),
-    or a distribution's ``mode()`` / ``mean``."""
-    if isinstance(code, Tensor):
-        return code
-    if isinstance(code, (tuple, list)):
-        return code[0]
-    if callable(getattr(code, "mode", None)):
-        return code.mode()
-    if getattr(code, "mean", None) is not None:
-        return code.mean
-    raise ValueError(f"cannot read a latent from the encoder's output of type {type(code).__name__}")
-
-
-@torch.no_grad()
-def reconstruct(model: nn.Module, x: Tensor, labels: Tensor | None = None, batch_size: int = 500) -> Tensor:
-    """``decode(encode(x))`` through the posterior mean, in batches, as images in [-1, 1] on the CPU.
-
-    Duck-typed: ``model.encode(x[, y])`` may return a tensor, ``(mean, logvar, ...)`` or a
-    distribution; ``model.decode(z[, y])`` gets the labels when it takes a second argument and the
-    model is class-conditional. The decoder's output goes through ``model.to_images`` when the
-    model has one (a Bernoulli decoder's logits, say), else it is clamped to [-1, 1].
-    """
-    model.eval()
-    dev = next(model.parameters()).device
-    cond = labels is not None and getattr(model, "num_classes", None) is not None
-    enc_y = cond and _positional(model.encode) >= 2
-    dec_y = cond and _positional(model.decode) >= 2
-    out = []
-    for i in range(0, x.shape[0], batch_size):
-        xb = x[i : i + batch_size].to(dev)
-        yb = labels[i : i + batch_size].to(dev) if cond else None
-        z = _latent(model.encode(xb, yb) if enc_y else model.encode(xb))
-        img = model.decode(z, yb) if dec_y else model.decode(z)
-        img = model.to_images(img) if callable(getattr(model, "to_images", None)) else img.clamp(-1, 1)
-        out.append(img.float().cpu())
-    return torch.cat(out)
-
-
 def _over_floor(value: float, floor: float) -> float:
     return round(value / floor, 2)
 
 
-def _reconstructions(model: nn.Module, n: int, dataset: str, floor: dict, fid: str, batch_size: int) -> dict:
+def _reconstructions(
+    reconstruct: Callable[..., Tensor], model: nn.Module, n: int, dataset: str, floor: dict, fid: str, batch_size: int
+) -> dict:
     # The floor is FID(n train images, n test images), both drawn with seed 0 (floors.real_floor);
     # reconstructing those very test images and scoring them against those train images makes a
     # perfect autoencoder read the floor exactly.
     x, y = real_images(dataset, False, n, torch.Generator().manual_seed(0))
     train, _ = real_images(dataset, True, n, torch.Generator().manual_seed(0))
     t0 = time.perf_counter()
-    rec = reconstruct(model, x, y, batch_size)
+    conditional = getattr(model, "num_classes", None) is not None
+    rec = reconstruct(model, x, y if conditional else None, batch_size=batch_size)
     secs = time.perf_counter() - t0
     r = image_metrics.evaluate_images(rec, reference=train, labels=y, dataset=dataset)
     return {
@@ -208,6 +164,7 @@ def measure(
         "sharpness": sharpness(x, dataset),
         "floor": floor,
     }
-    if callable(getattr(model, "encode", None)) and callable(getattr(model, "decode", None)):
-        out["reconstruction"] = _reconstructions(model, n, dataset, floor, fid, batch_size)
+    reconstruct = reconstructor_of(config)
+    if reconstruct is not None:
+        out["reconstruction"] = _reconstructions(reconstruct, model, n, dataset, floor, fid, batch_size)
     return out
