@@ -18,6 +18,7 @@ _BUILTIN = {
     "UNet": "diffusion_course.models.unet",
     "MLPDenoiser": "diffusion_course.models.mlp",
     "MNISTClassifier": "diffusion_course.models.classifier",
+    "CIFAR10Classifier": "diffusion_course.models.classifier",
     "VAE": "diffusion_course.models.vae",
 }
 

@@ -4,6 +4,7 @@ python -m diffusion_course train mnist-ddpm --device cuda --out runs/mnist.pt
 python -m diffusion_course train toy-ddpm --steps 2000
 python -m diffusion_course train mnist-ddpm --out runs/mnist.pt --resume   # after an interruption
 python -m diffusion_course train mnist-classifier --out runs/clf.pt --epochs 5
+python -m diffusion_course train cifar10-classifier --out runs/cifar_clf.pt --checkpoint-every 200  # --resume later
 python -m diffusion_course train mnist-vae --out runs/vae.pt --beta 0.5     # a VAE recipe; --beta: KL weight
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 from .common import Parser, command_line, fail, positive_int, run_guarded
 
 PROG = "python -m diffusion_course train"
-CLASSIFIER_RECIPES = ("mnist-classifier",)
+CLASSIFIER_RECIPES = ("mnist-classifier", "cifar10-classifier")
 
 
 def _dropout_rate(text: str) -> float:
@@ -55,7 +56,7 @@ def _parser() -> Parser:
         help=f"one of {sorted(RECIPES) + list(CLASSIFIER_RECIPES)}",
     )
     p.add_argument("--steps", type=positive_int, help="total training steps (also when resuming)")
-    p.add_argument("--epochs", type=positive_int, help="classifier: training epochs (default 5)")
+    p.add_argument("--epochs", type=positive_int, help="classifier: training epochs (default 5 MNIST, 16 CIFAR-10)")
     p.add_argument("--batch-size", type=positive_int)
     p.add_argument("--lr", type=float)
     p.add_argument(
@@ -81,6 +82,11 @@ def _parser() -> Parser:
         default=1000,
         help="steps between checkpoints (0: at the end)",
     )
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        help="diffusion recipes: stop cleanly after this many minutes of wall time (a training budget)",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--add-to-manifest", metavar="NAME", help="record the checkpoint in the manifest as NAME")
     return p
@@ -102,6 +108,13 @@ def _recipe_with_overrides(args, keys: tuple[str, ...]):
     return model, schedule, recipe
 
 
+def _budget(args) -> list:
+    """A callback that stops the run after ``--max-minutes`` of wall time (none without the option)."""
+    from ..training.callbacks import stop_after_seconds
+
+    return [] if args.max_minutes is None else [stop_after_seconds(60 * args.max_minutes)]
+
+
 def _run_config(args, recipe: dict, command: str, **extra) -> dict:
     """What every trained checkpoint records about its run: recipe, command, data, description."""
     return {
@@ -119,33 +132,45 @@ def _train_classifier(args, argv: list[str]) -> int:
     from ..config import device as pick_device
     from ..training.classifier import save_classifier, train_classifier
 
+    dataset = args.recipe.removesuffix("-classifier")
     out = _out_path(args)
-    if out.exists() and not args.overwrite:
-        return fail(PROG, f"{out} exists; pass --overwrite to replace it")
+    if out.exists() and not (args.overwrite or args.resume):
+        return fail(PROG, f"{out} exists; pass --overwrite to replace it or --resume to continue its run")
     dev = pick_device(args.device)
+    command = command_line("train", argv)
     t0 = time.perf_counter()
     model, acc = train_classifier(
-        args.epochs or 5,
-        args.batch_size or 128,
-        args.lr or 3e-3,
+        args.epochs,
+        args.batch_size,
+        args.lr,
         seed=args.seed,
         device=dev,
         log=lambda s: print(s, flush=True),
         progress=not args.no_progress,
+        dataset=dataset,
+        checkpoint_path=out,
+        checkpoint_every=args.checkpoint_every,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        allow_shipped=args.overwrite_shipped,
+        config={"command": command, "dataset": dataset},
     )
     minutes = (time.perf_counter() - t0) / 60
     entry = save_classifier(
         model,
         out,
-        command_line("train", argv),
+        command,
         round(acc, 4),
-        overwrite=args.overwrite,
-        name=args.add_to_manifest or "mnist_classifier",
+        overwrite=True,  # the loop wrote this run's checkpoint; add the measured accuracy to it
+        allow_shipped=args.overwrite_shipped,
+        name=args.add_to_manifest,
         train_minutes=round(minutes, 1),
         device=str(dev),
         torch_threads=torch.get_num_threads(),
     )
-    print(f"test accuracy {acc:.4f}; wrote {out} ({entry['bytes']} bytes) in {minutes:.1f} min")
+    print(f"test accuracy {acc:.4f}; wrote {out} ({out.stat().st_size} bytes) in {minutes:.1f} min")
+    if entry is not None:
+        print(f"recorded {out} in the manifest as {args.add_to_manifest!r}")
     return 0
 
 
@@ -193,6 +218,7 @@ def _train_diffusion(args, argv: list[str]) -> int:
         overwrite=args.overwrite,
         allow_shipped=args.overwrite_shipped,
         config=config,
+        callbacks=_budget(args),
         **tr,
     )
     print(
@@ -206,6 +232,91 @@ def _train_diffusion(args, argv: list[str]) -> int:
             command,
             recipe["description"],
             {"final_loss": result.config["final_loss"], "steps": result.step},
+        )
+        print(f"recorded {out} in the manifest as {args.add_to_manifest!r}")
+    return 0
+
+
+def _train_latent(args, argv: list[str]) -> int:
+    from ..checkpoints import add_to_manifest, load_any, weights_sha256
+    from ..config import device as pick_device
+    from ..pipelines.latent import decoder_of
+    from ..training.diffusion import train_diffusion
+    from ..training.latent import check_autoencoder, latent_dataset
+    from ..training.recipes import class_grid_sampler, load_data
+
+    model, schedule, recipe = _recipe_with_overrides(args, ("steps", "batch_size", "lr", "p_uncond"))
+    tr = recipe["train"]
+    out = _out_path(args)
+    dev = pick_device(args.device)
+    ae_name = recipe["autoencoder"]
+    autoencoder, _ = load_any(ae_name)
+    check_autoencoder(autoencoder)
+    t0 = time.perf_counter()
+    latents, scale = latent_dataset(autoencoder.to(dev), *load_data(recipe["data"], args.seed))
+    print(
+        f"encoded {len(latents[0])} images to latents {tuple(autoencoder.latent_shape)} in "
+        f"{time.perf_counter() - t0:.0f} s; latent scale factor 1/std = {scale:.4f}",
+        flush=True,
+    )
+    sample_every = args.sample_every if args.sample_every is not None else 0
+    sample_fn = None
+    if sample_every:
+        size = autoencoder.latent_shape[-1]
+        sample_fn = class_grid_sampler(
+            schedule, tr["prediction"], 10, 20, 1.5, size, args.seed, decoder_of(autoencoder), scale
+        )
+    command = command_line("train", argv)
+    config = _run_config(
+        args,
+        recipe,
+        command,
+        schedule=recipe["schedule"],
+        family="latent-diffusion",
+        autoencoder=ae_name,
+        autoencoder_sha256=weights_sha256(ae_name),
+        latent_scale=scale,
+        data_shape=list(autoencoder.latent_shape),
+        clip_x0=None,
+        image_size=autoencoder.image_size,
+    )
+    result = train_diffusion(
+        model,
+        latents,
+        schedule,
+        device=dev,
+        seed=args.seed,
+        bf16=args.bf16,
+        progress=not args.no_progress,
+        sample_every=sample_every,
+        sample_fn=sample_fn,
+        run_dir=out.parent,
+        checkpoint_path=out,
+        checkpoint_every=args.checkpoint_every,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        allow_shipped=args.overwrite_shipped,
+        config=config,
+        callbacks=_budget(args),
+        **tr,
+    )
+    print(
+        f"trained {args.recipe}: {result.step} steps in {result.seconds:.0f} s on {dev}, "
+        f"final loss {result.config['final_loss']:.4f}; wrote {out}"
+    )
+    if args.add_to_manifest:
+        import torch
+
+        add_to_manifest(
+            args.add_to_manifest,
+            out,
+            command,
+            recipe["description"],
+            {"final_loss": result.config["final_loss"], "steps": result.step},
+            family="latent-diffusion",
+            device=str(dev),
+            torch_threads=torch.get_num_threads(),
+            train_minutes=round(result.seconds / 60, 1),
         )
         print(f"recorded {out} in the manifest as {args.add_to_manifest!r}")
     return 0
@@ -228,7 +339,7 @@ def _train_vae(args, argv: list[str]) -> int:
     if sample_every:
         hooks.append(sample_grid(sample_every, vae_grid_sampler(sample.get("per_class", 10), args.seed), out.parent))
     command = command_line("train", argv)
-    config = _run_config(args, recipe, command, image_size=recipe["image_size"])
+    config = _run_config(args, recipe, command, image_size=recipe["image_size"], family=recipe.get("family", "vae"))
     result = train_vae(
         model,
         load_data(recipe["data"], args.seed),
@@ -260,7 +371,7 @@ def _train_vae(args, argv: list[str]) -> int:
             command,
             recipe["description"],
             {**metrics, "steps": result.step},
-            family="vae",
+            family=recipe.get("family", "vae"),
             device=str(dev),
             torch_threads=torch.get_num_threads(),
             train_minutes=round(result.seconds / 60, 1),
@@ -273,17 +384,29 @@ def main(argv: list[str] | None = None) -> int:
     """Train a recipe and write its checkpoint (EMA weights + config with the exact command)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
+    if args.max_minutes is not None and not args.max_minutes > 0:
+        return fail(PROG, f"--max-minutes must be > 0; got {args.max_minutes}")
     if args.recipe in CLASSIFIER_RECIPES:
+        if args.max_minutes is not None:
+            return fail(PROG, "--max-minutes applies to diffusion recipes; classifiers train for --epochs")
         return run_guarded(PROG, lambda: _train_classifier(args, argv))
     if args.epochs is not None:
         return fail(PROG, "--epochs applies to the classifier recipes; diffusion and VAE recipes take --steps")
     from ..training.recipes import family_of_recipe
 
-    if family_of_recipe(args.recipe) == "vae":
-        for flag, value in (("--p-uncond", args.p_uncond), ("--bf16", args.bf16 or None)):
+    family = family_of_recipe(args.recipe)
+    if family in ("vae", "autoencoder"):
+        kind = "VAE" if family == "vae" else family
+        for flag, value in (
+            ("--p-uncond", args.p_uncond),
+            ("--bf16", args.bf16 or None),
+            ("--max-minutes", args.max_minutes),
+        ):
             if value is not None:
-                return fail(PROG, f"{flag} applies to diffusion recipes; {args.recipe} is a VAE recipe")
+                return fail(PROG, f"{flag} applies to diffusion recipes; {args.recipe} is a {kind} recipe")
         return run_guarded(PROG, lambda: _train_vae(args, argv))
     if args.beta is not None:
         return fail(PROG, f"--beta applies to VAE recipes; {args.recipe} is a diffusion recipe")
+    if family == "latent-diffusion":
+        return run_guarded(PROG, lambda: _train_latent(args, argv))
     return run_guarded(PROG, lambda: _train_diffusion(args, argv))

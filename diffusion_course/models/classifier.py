@@ -1,5 +1,5 @@
-"""MNIST feature classifier: a small LeNet-style CNN whose penultimate layer gives the features
-behind the course's "MNIST classifier FID/KID", precision/recall and class coverage.
+"""Feature classifiers: small CNNs whose penultimate layer gives the features behind the course's
+"MNIST classifier FID/KID" and "CIFAR-10 classifier FID/KID", precision/recall and class coverage.
 
 These numbers are *not* Inception FIDs and must never be compared with published ones. The
 network only: training lives in :mod:`diffusion_course.training.classifier`, loading as a feature
@@ -55,3 +55,56 @@ class MNISTClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(self.features(x)))
+
+
+def _down_block(c_in: int, c_out: int) -> nn.Sequential:
+    """conv -> 2x2 max-pool -> BN -> GELU -> conv -> BN -> GELU (the block of Jordan's airbench, 2024)."""
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.MaxPool2d(2),
+        nn.BatchNorm2d(c_out),
+        nn.GELU(),
+        nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.GELU(),
+    )
+
+
+class CIFAR10Classifier(nn.Module):
+    """A small VGG-style CNN for CIFAR-10 (three conv/pool blocks, after Jordan's airbench, 2024).
+
+    Input: images ``(B, 3, 32, 32)`` in ``[-1, 1]``. ``forward`` returns logits ``(B, 10)``;
+    ``features`` returns the ``widths[-1]``-dimensional global-max-pooled embedding (``num_features``).
+    Inputs are made channels-last, which is about 1.5x faster for these convolutions on a CPU.
+    """
+
+    def __init__(self, widths: tuple[int, int, int] | list[int] = (64, 128, 256)):
+        super().__init__()
+        widths = [int(w) for w in widths]
+        if len(widths) != 3 or min(widths) < 1:
+            raise ValueError(f"widths must be three positive channel counts, got {widths}")
+        self.config = {"widths": widths}
+        self.num_features = widths[-1]
+        self.num_classes = NUM_CLASSES
+        self.image_shape = (3, 32, 32)
+        w0, w1, w2 = widths
+        self.body = nn.Sequential(
+            nn.Conv2d(3, w0, 3, padding=1, bias=False),
+            nn.BatchNorm2d(w0),
+            nn.GELU(),
+            _down_block(w0, w0),  # 16x16
+            _down_block(w0, w1),  # 8x8
+            _down_block(w1, w2),  # 4x4
+            nn.AdaptiveMaxPool2d(1),
+            nn.Flatten(),
+        )
+        self.head = nn.Linear(w2, NUM_CLASSES, bias=False)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Global-max-pooled embedding ``(B, widths[-1])`` of images ``(B, 3, 32, 32)`` in [-1, 1]."""
+        if x.dim() != 4 or tuple(x.shape[1:]) != self.image_shape:
+            raise ValueError(f"expected images of shape (B, 3, 32, 32), got {tuple(x.shape)}")
+        return self.body(x.float().contiguous(memory_format=torch.channels_last))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
