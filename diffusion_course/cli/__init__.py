@@ -2,10 +2,11 @@
 
 Commands (``<command> --help`` lists the options of each):
 
-  train       train a recipe: a diffusion model, a VAE or the MNIST feature classifier
+  train       train a recipe: a diffusion model, a VAE, an autoencoder, a latent model or a feature classifier
   sample      draw samples from any generative checkpoint; save a PNG grid or an .npz
   evaluate    the guidance sweep of a checkpoint, measured with the course metrics
   measure     any generative checkpoint (any family) measured by the common instruments
+  compare-latent  pixel against latent diffusion: training and sampling cost, and quality
   bench       sweep samplers and steps; write assets/results/bench_<model>/
   floors      the real-vs-real floor and the corruption ladder of the image metrics
   report      regenerate the README's table of measured numbers from assets/results
@@ -25,6 +26,7 @@ COMMANDS = {
     "sample": "diffusion_course.cli.sample",
     "evaluate": "diffusion_course.cli.evaluate",
     "measure": "diffusion_course.cli.measure",
+    "compare-latent": "diffusion_course.cli.compare_latent",
     "bench": "diffusion_course.cli.bench",
     "floors": "diffusion_course.cli.floors",
     "report": "diffusion_course.cli.report",

@@ -24,7 +24,9 @@ PROG = "python -m diffusion_course measure"
 # Generation options per family: the flags each family takes, with their defaults.
 FAMILY_OPTIONS = {
     "diffusion": {"sampler": "ddim", "steps": 50, "w": 0.5},
+    "latent-diffusion": {"sampler": "ddim", "steps": 50, "w": 0.5},
     "vae": {"temperature": 1.0},
+    "autoencoder": {},
 }
 
 
@@ -58,13 +60,22 @@ def _options(a, family: str, config: dict) -> dict:
         takes = f"it takes {', '.join('--' + k for k in defaults)}" if defaults else "it takes no generation options"
         raise ValueError(f"{', '.join('--' + k for k in foreign)} do not apply to a {family!r} checkpoint; {takes}")
     opts = {**defaults, **given}
-    if family == "diffusion" and opts["steps"] > int(config["schedule"]["T"]):
+    if family in ("diffusion", "latent-diffusion") and opts["steps"] > int(config["schedule"]["T"]):
         raise ValueError(f"--steps must be in 1..{config['schedule']['T']} for this checkpoint; got {opts['steps']}")
     return opts
 
 
+def _reconstruction_line(rec: dict) -> str:
+    return (
+        f"  reconstructions: {rec['fid_over_floor']}x the floor, PSNR {rec['psnr_db']} dB, "
+        f"gradient {rec['sharpness']['gradient_ratio']}x real"
+    )
+
+
 def _summary(res: dict) -> str:
     fid = f"{res['dataset']}_classifier_fid"
+    if "options" not in res:  # an autoencoder: reconstructions only
+        return f"{res['family']} on {res['dataset']}, n = {res['n']}\n" + _reconstruction_line(res["reconstruction"])
     sh = res["sharpness"]
     lines = [
         f"{res['family']} on {res['dataset']}, n = {res['n']}, options {res['options']}",
@@ -76,10 +87,7 @@ def _summary(res: dict) -> str:
     ]
     rec = res.get("reconstruction")
     if rec:
-        lines.append(
-            f"  reconstructions: {rec['fid_over_floor']}x the floor, PSNR {rec['psnr_db']} dB, "
-            f"gradient {rec['sharpness']['gradient_ratio']}x real"
-        )
+        lines.append(_reconstruction_line(rec))
     return "\n".join(lines)
 
 
@@ -88,7 +96,7 @@ def _run(a, argv: list[str]) -> int:
     from ..config import device as pick_device
     from ..evaluation.measure import measure
     from ..evaluation.results import load_average, provenance, result_path, write_result
-    from ..pipelines.families import FAMILIES, family_of
+    from ..pipelines.families import FAMILIES, RECONSTRUCTORS, family_of
 
     path = result_path(a.out, a.results_dir)
     if path.exists() and not a.overwrite:
@@ -98,8 +106,9 @@ def _run(a, argv: list[str]) -> int:
     dev = pick_device(a.device)
     model, config = load_any(a.checkpoint, map_location=dev)
     family = family_of(config)
-    if family not in FAMILIES:
-        raise ValueError(f"{a.checkpoint} is a {family!r} checkpoint; this version measures {sorted(FAMILIES)}")
+    if family not in FAMILIES and family not in RECONSTRUCTORS:
+        known = sorted(set(FAMILIES) | set(RECONSTRUCTORS))
+        raise ValueError(f"{a.checkpoint} is a {family!r} checkpoint; this version measures {known}")
     opts = _options(a, family, config)
     prov = provenance(command_line("measure", argv), dev, weights_sha256(a.checkpoint))
     t0 = time.perf_counter()

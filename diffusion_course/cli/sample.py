@@ -55,20 +55,27 @@ def _run(a) -> int:
     dev = pick_device(a.device)
     model, config = load_any(a.checkpoint, map_location=dev)
     family = family_of(config)
+    if family == "autoencoder":
+        return fail(
+            PROG,
+            f"{a.checkpoint} is an autoencoder: it decodes latents but has no prior to sample; "
+            "sample the latent diffusion model trained on it",
+        )
     if family not in FAMILIES:
         return fail(PROG, f"{a.checkpoint} is a {family!r} checkpoint; this version samples {sorted(FAMILIES)}")
+    diffusion = family in ("diffusion", "latent-diffusion")
     classes = getattr(model, "num_classes", None)
     if a.label is not None and classes is None:
         return fail(PROG, f"--label needs a class-conditional model; {a.checkpoint} is unconditional")
     if a.label is not None and not 0 <= a.label < classes:
         return fail(PROG, f"--label must be in 0..{classes - 1}; got {a.label}")
     given = {k for k in ("sampler", "steps", "w", "temperature") if getattr(a, k) is not None}
-    allowed = {"diffusion": {"sampler", "steps", "w"}, "vae": {"temperature"}}.get(family, set())
+    allowed = {"sampler", "steps", "w"} if diffusion else {"vae": {"temperature"}}.get(family, set())
     if given - allowed:
         return fail(PROG, f"--{sorted(given - allowed)[0]} does not apply to a {family!r} checkpoint")
-    if family == "diffusion":
+    if diffusion:
         a.sampler, a.steps, a.w = a.sampler or "ddim", a.steps or 50, 0.5 if a.w is None else a.w
-    if family == "diffusion" and a.steps > config["schedule"]["T"]:
+    if diffusion and a.steps > config["schedule"]["T"]:
         return fail(
             PROG,
             f"--steps must be in 1..{config['schedule']['T']} for this checkpoint; got {a.steps}",
@@ -76,7 +83,7 @@ def _run(a) -> int:
     labels = None
     if classes is not None:
         labels = torch.full((a.n,), a.label) if a.label is not None else balanced_labels(a.n, classes)
-    options = {"sampler": a.sampler, "steps": a.steps, "w": a.w} if family == "diffusion" else {}
+    options = {"sampler": a.sampler, "steps": a.steps, "w": a.w} if diffusion else {}
     if family == "vae" and a.temperature is not None:
         options["temperature"] = a.temperature
     x = generate_any(
@@ -86,7 +93,7 @@ def _run(a) -> int:
         save_npz(x, labels, out)
     else:
         save_grid(x, out, nrow=max(1, a.n // 10) if classes else None)
-    how = f"{a.sampler} {a.steps} steps, w={a.w}, " if family == "diffusion" else f"{family}, "
+    how = f"{family}, {a.sampler} {a.steps} steps, w={a.w}, " if diffusion else f"{family}, "
     print(f"wrote {out}: {a.n} images, {how}seed {a.seed}")
     return 0
 

@@ -26,7 +26,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from ..pipelines.families import family_of, generate_any, reconstructor_of
+from ..pipelines.families import FAMILIES, family_of, generate_any, reconstructor_of
 from ..pipelines.generate import balanced_labels
 from . import floors, image_metrics
 from .features import real_images
@@ -51,9 +51,15 @@ def _diffusion_nfe(model: nn.Module, conditional: bool, options: dict) -> tuple[
     return nfe, f"{sampler} {steps} steps = {nfe} evaluations (one branch: no labels, no guidance)"
 
 
+def _latent_nfe(model: nn.Module, conditional: bool, options: dict) -> tuple[int, str]:
+    nfe, note = _diffusion_nfe(model, conditional, options)
+    return nfe, f"{note}; plus one decoder pass of the autoencoder per image (not counted)"
+
+
 # Network evaluations per image by family: (model, conditional, generation options) -> (count, what is counted).
 NFE: dict[str, Callable[[nn.Module, bool, dict], tuple[int, str]]] = {
     "diffusion": _diffusion_nfe,
+    "latent-diffusion": _latent_nfe,
     "vae": lambda *_: (1, "one decoder pass per image (a prior draw decoded once)"),
     "gan": lambda *_: (1, "one generator pass per image"),
 }
@@ -128,6 +134,11 @@ def measure(
         raise ValueError(f"n must be an int >= 10 (the real-vs-real floor needs 10 images); got {n!r}")
     family = family_of(config)
     dataset = dataset or (config.get("data") or {}).get("name") or "mnist"
+    reconstruct = reconstructor_of(config)
+    if family not in FAMILIES and reconstruct is not None:  # an autoencoder: reconstructions only
+        floor = floors.real_floor(n, dataset=dataset)
+        rec = _reconstructions(reconstruct, model, n, dataset, floor, f"{dataset}_classifier_fid", batch_size)
+        return {"kind": "measure", "family": family, "dataset": dataset, "n": n, "reconstruction": rec, "floor": floor}
     classes = getattr(model, "num_classes", None)
     labels = balanced_labels(n, classes) if classes else None
     nfe, nfe_note = network_evaluations(family, model, labels is not None, options)
@@ -164,7 +175,6 @@ def measure(
         "sharpness": sharpness(x, dataset),
         "floor": floor,
     }
-    reconstruct = reconstructor_of(config)
     if reconstruct is not None:
         out["reconstruction"] = _reconstructions(reconstruct, model, n, dataset, floor, fid, batch_size)
     return out

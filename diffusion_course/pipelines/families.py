@@ -15,6 +15,7 @@ from collections.abc import Callable
 from torch import Tensor, nn
 
 from .generate import generate
+from .latent import generate_latent, reconstruct_autoencoder
 from .vae import generate_vae, reconstruct
 
 __all__ = ["FAMILIES", "RECONSTRUCTORS", "family_of", "generate_any", "reconstructor_of"]
@@ -22,9 +23,11 @@ __all__ = ["FAMILIES", "RECONSTRUCTORS", "family_of", "generate_any", "reconstru
 FAMILIES: dict[str, Callable[..., Tensor]] = {
     "diffusion": generate,
     "vae": generate_vae,
+    "latent-diffusion": generate_latent,
 }
 RECONSTRUCTORS: dict[str, Callable[..., Tensor]] = {
     "vae": reconstruct,
+    "autoencoder": reconstruct_autoencoder,
 }
 
 

@@ -89,6 +89,37 @@ RECIPES: dict[str, dict] = {
         },
         "sample": {"every": 1000, "per_class": 10},
     },
+    "mnist-vae-2d": {
+        "family": "vae",
+        "description": "unconditional convolutional VAE on MNIST with a 2-dimensional latent (Kingma & Welling 2014), "
+        "for drawing the latent space as a map; Bernoulli likelihood, beta 1 (the ELBO)",
+        "model": {
+            "class": "VAE",
+            "kwargs": {
+                "in_channels": 1,
+                "image_size": 28,
+                "latent": "vector",
+                "latent_dim": 2,
+                "channels": [32, 64],
+                "num_res_blocks": 1,
+                "num_classes": None,
+                "likelihood": "bernoulli",
+            },
+        },
+        "data": {"name": "mnist"},
+        "image_size": 28,
+        "train": {
+            "beta": 1.0,
+            "steps": 3000,
+            "batch_size": 128,
+            "lr": 2e-3,
+            "warmup": 100,
+            "lr_decay": "cosine",
+            "ema_decay": 0.999,
+            "grad_clip": 1.0,
+        },
+        "sample": {"every": 1000, "per_class": 10},
+    },
     "cifar10-vae": {
         "family": "vae",
         "description": "class-conditional convolutional VAE on CIFAR-10 (Kingma & Welling 2014; Sohn et al. 2015): "
@@ -125,6 +156,74 @@ RECIPES: dict[str, dict] = {
         },
         "sample": {"every": 1000, "per_class": 10},
     },
+    "mnist-kl-f4": {
+        "family": "autoencoder",
+        "description": "KL-regularized autoencoder on MNIST (the 'KL-f4' of Rombach et al. 2022): the spatial-latent "
+        "VAE, 1x28x28 -> 4x7x7, Gaussian likelihood with sigma 0.1 and a small KL weight (beta 0.01)",
+        "model": {
+            "class": "VAE",
+            "kwargs": {
+                "in_channels": 1,
+                "image_size": 28,
+                "latent": "spatial",
+                "latent_channels": 4,
+                "channels": [32, 64],
+                "num_res_blocks": 1,
+                "num_classes": None,
+                "likelihood": "gaussian",
+            },
+        },
+        "data": {"name": "mnist"},
+        "image_size": 28,
+        # the KL only keeps the latent near N(0, I) in scale and smooth; reconstruction dominates
+        "train": {
+            "beta": 0.01,
+            "sigma": 0.1,
+            "steps": 3000,
+            "batch_size": 128,
+            "lr": 2e-3,
+            "warmup": 100,
+            "lr_decay": "cosine",
+            "ema_decay": 0.999,
+            "grad_clip": 1.0,
+        },
+    },
+    "mnist-ldm": {
+        "family": "latent-diffusion",
+        "autoencoder": "mnist-kl-f4",
+        "description": "class-conditional latent diffusion on MNIST (Rombach et al. 2022): the course's UNet on the "
+        "4x7x7 latents of mnist-kl-f4 scaled to unit variance; v-prediction, cosine schedule, classifier-free "
+        "guidance by label dropout",
+        "model": {
+            "class": "UNet",
+            "kwargs": {
+                "in_channels": 4,
+                "base_channels": 64,
+                "channel_mults": [1],
+                "num_res_blocks": 2,
+                "attention_resolutions": [7],
+                "num_classes": 10,
+                "dropout": 0.1,
+                "image_size": 7,
+            },
+        },
+        "data": {"name": "mnist"},
+        "image_size": 7,
+        "schedule": {"name": "cosine", "T": 1000, "zero_terminal_snr": False},
+        "train": {
+            "prediction": "v",
+            "weighting": "uniform",
+            "steps": 6000,
+            "batch_size": 256,
+            "lr": 1e-3,
+            "warmup": 500,
+            "lr_decay": "cosine",
+            "weight_decay": 0.0,
+            "ema_decay": 0.999,
+            "p_uncond": 0.2,
+            "grad_clip": 1.0,
+        },
+    },
     "toy-ddpm": {
         "description": "MLP denoiser on the 2-D two-moons toy; eps-prediction, linear schedule",
         "model": {
@@ -151,7 +250,8 @@ RECIPES: dict[str, dict] = {
 
 
 def family_of_recipe(name: str) -> str:
-    """The model family a recipe trains: ``"diffusion"`` unless the recipe names another (``"vae"``)."""
+    """The model family a recipe trains: ``"diffusion"`` unless the recipe names another
+    (``"vae"``, ``"autoencoder"``, ``"latent-diffusion"``)."""
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}; expected one of {sorted(RECIPES)}")
     return RECIPES[name].get("family", "diffusion")
@@ -191,8 +291,14 @@ def class_grid_sampler(
     scale: float = 1.5,
     image_size: int = 28,
     seed: int = 0,
+    decoder=None,
+    latent_scale: float = 1.0,
 ):
-    """``sample_fn(ema, step)``: a guided DDIM grid (Song et al. 2021; Ho & Salimans 2022), one digit per column."""
+    """``sample_fn(ema, step)``: a guided DDIM grid (Song et al. 2021; Ho & Salimans 2022), one class per column.
+
+    For a latent model pass the autoencoder's ``decoder`` and the ``latent_scale``: the grid is
+    sampled in latent space without clipping and decoded to images.
+    """
     from ..diffusion.guidance import guided
     from ..samplers.ddim import ddim
 
@@ -203,13 +309,14 @@ def class_grid_sampler(
         g = torch.Generator().manual_seed(seed)
         x_T = torch.randn((len(y), ema.in_channels, image_size, image_size), generator=g).to(dev)
         fn = guided(ema, y.to(dev), scale, ema.null_label)
-        return ddim(
+        x = ddim(
             fn,
             x_T,
             schedule,
             schedule.timesteps(steps, "trailing"),
             prediction=prediction,
-            clip_x0=1.0,
+            clip_x0=None if decoder is not None else 1.0,
         )
+        return x if decoder is None else decoder(x / latent_scale)
 
     return sample_fn

@@ -174,7 +174,7 @@ def train_vae(
     batches = make_batches(x if y is None else (x, y), batch_size, gen, dev)
     cfg = {
         **(config or {}),
-        "family": "vae",
+        "family": (config or {}).get("family", "vae"),  # "autoencoder" for a KL-f4 autoencoder
         "likelihood": likelihood,
         "beta": beta,
         "batch_size": batch_size,
