@@ -21,8 +21,10 @@ setup: $(STAMP)
 data: $(STAMP)
 	$(PY) -m diffusion_course data prepare
 
+# tools/lab.py adds --allow-root when run as root (containers) and --no-browser when there is no
+# display (headless or remote machines; JupyterLab then prints the URL to open).
 lab: data
-	$(VENV)/bin/jupyter lab notebooks/00_welcome.ipynb
+	$(PY) tools/lab.py notebooks/00_welcome.ipynb
 
 # Style (ruff) and the package's layer rules (import-linter contracts in pyproject.toml).
 lint: $(STAMP)
