@@ -96,7 +96,19 @@ def _span(pair: list[float] | None) -> str:
     return f"{pair[0]:g}-{pair[1]:g}" if pair else "?"
 
 
+def _reconstruction(r: dict) -> str:
+    rec = r["reconstruction"]
+    fid = f"{r['dataset']}_classifier_fid"
+    return (
+        f"{r['family']} reconstructions, n = {r['n']}: FID {rec[fid]:g} = {rec['fid_over_floor']:g}x the floor "
+        f"({r['floor'][fid]:g}), PSNR {rec['psnr_db']:g} dB, class kept {rec['class_accuracy_pct']:g}%, "
+        f"sharpness {_ratios(rec['sharpness'], 'gradient_ratio', 'high_freq_ratio')} real"
+    )
+
+
 def _measure(r: dict) -> str:
+    if "sharpness" not in r:  # an autoencoder: reconstructions only
+        return _reconstruction(r)
     fid = f"{r['dataset']}_classifier_fid"
     sh = r["sharpness"]
     how = _options(r.get("options") or {})
@@ -140,8 +152,37 @@ def _beta_sweep(r: dict) -> str:
     return f"{r['recipe']}, {r['steps']} steps each, n = {r['n']}: {rows}"
 
 
+def _compare_latent(r: dict) -> str:
+    fid = f"{r['dataset']}_classifier_fid"
+    parts = []
+    for name, m in r["models"].items():
+        q, s, t = m["quality"], m["sample"], m["train_step"]
+        parts.append(
+            f"{name}: {q['class_accuracy_pct']:g}% / {q['fid_over_floor']:g}x, {s['ms_per_image']:g} ms and "
+            f"{s['gflops_per_image']:g} GFLOP per sample, train step {t['ms_per_step']:g} ms and "
+            f"{t['activation_mb']:g} MB of activations (batch {t['batch_size']})"
+        )
+    x = r["latent_vs_pixel"]
+    o = r["options"]
+    return (
+        f"DDIM-{o['steps']} w = {o['w']:g}, n = {r['models'][r['latent']]['quality']['n']}, requested class / "
+        f"{fid} over the floor: " + "; ".join(parts) + f". Latent vs pixel: {x['sample_speedup']:g}x faster per "
+        f"sample, {x['sample_flops_ratio']:g}x fewer FLOPs, {x['activation_memory_ratio']:g}x less activation memory"
+    )
+
+
+def _floors(r: dict) -> str:
+    fid = f"{r['dataset']}_classifier_fid"
+    parts = [f"{x['corruption']} {x['strength']:g}: {x[fid]:g}" for x in r["rows"]]
+    return f"{r['dataset']} {fid} at n = {r['n']} (real vs real, then corrupted): " + "; ".join(parts)
+
+
 def headline(result: dict) -> str:
     """The few numbers of a result that the README shows, read from the file."""
+    if result.get("kind") == "compare_latent":
+        return _compare_latent(result)
+    if result.get("kind") == "floors":
+        return _floors(result)
     if result.get("rows") and "beta" in result["rows"][0]:
         return _beta_sweep(result)
     if "samples" in result and "reconstructions" in result and "floor_fid" in result:
