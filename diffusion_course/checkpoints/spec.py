@@ -20,6 +20,10 @@ _BUILTIN = {
     "MNISTClassifier": "diffusion_course.models.classifier",
     "CIFAR10Classifier": "diffusion_course.models.classifier",
     "VAE": "diffusion_course.models.vae",
+    "Generator": "diffusion_course.models.gan",
+    "Discriminator": "diffusion_course.models.gan",
+    "MLPGenerator": "diffusion_course.models.gan",
+    "MLPDiscriminator": "diffusion_course.models.gan",
 }
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from torch import Tensor, nn
 
+from .gan import generate_gan
 from .generate import generate
 from .latent import generate_latent, reconstruct_autoencoder
 from .vae import generate_vae, reconstruct
@@ -24,6 +25,7 @@ FAMILIES: dict[str, Callable[..., Tensor]] = {
     "diffusion": generate,
     "vae": generate_vae,
     "latent-diffusion": generate_latent,
+    "gan": generate_gan,
 }
 RECONSTRUCTORS: dict[str, Callable[..., Tensor]] = {
     "vae": reconstruct,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -32,7 +33,16 @@ __all__ = [
     "negative_elbo",
     "vae_loss",
     "gan_losses",
+    "GAN_LOSSES",
+    "discriminator_loss",
+    "generator_loss",
+    "r1_penalty",
 ]
+
+# The GAN losses (D = sigmoid(logit) for the first two): "minimax" (Goodfellow et al. 2014, the
+# game's own value: G minimises log(1 - D(G(z)))), "non_saturating" (the same paper's practical
+# fix: G maximises log D(G(z))) and "hinge" (Lim & Ye 2017; Miyato et al. 2018).
+GAN_LOSSES = ("minimax", "non_saturating", "hinge")
 
 GAUSSIAN_SIGMA = 0.5  # default decoder std of the Gaussian likelihood, on the [-1, 1] pixel scale
 
@@ -165,3 +175,44 @@ def gan_losses(d_real_logits: Tensor, d_fake_logits: Tensor) -> tuple[Tensor, Te
     d_loss = F.softplus(-d_real_logits).mean() + F.softplus(d_fake_logits).mean()
     g_loss = F.softplus(-d_fake_logits).mean()
     return d_loss, g_loss
+
+
+def _check_gan_loss(kind: str) -> None:
+    if kind not in GAN_LOSSES:
+        raise ValueError(f"unknown GAN loss {kind!r}; expected one of {GAN_LOSSES}")
+
+
+def discriminator_loss(kind: str, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """The discriminator's loss (Goodfellow et al. 2014; hinge: Lim & Ye 2017), averaged over the batch.
+
+    minimax and non_saturating share it: ``-log D(x) - log(1 - D(G(z)))``; hinge:
+    ``relu(1 - d(x)) + relu(1 + d(G(z)))`` on raw logits. Pass fake logits of detached samples.
+    """
+    _check_gan_loss(kind)
+    if kind == "hinge":
+        return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+
+def generator_loss(kind: str, fake_logits: Tensor) -> Tensor:
+    """The generator's loss (Goodfellow et al. 2014): minimax ``log(1 - D(G(z)))``, non_saturating
+    ``-log D(G(z))``, hinge ``-d(G(z))``; averaged over the batch.
+
+    The minimax loss saturates: when D rejects the fakes confidently its gradient vanishes, which
+    is why the non-saturating one is used in practice.
+    """
+    _check_gan_loss(kind)
+    if kind == "minimax":
+        return -F.softplus(fake_logits).mean()  # log(1 - sigmoid(l)) = -softplus(l)
+    if kind == "hinge":
+        return -fake_logits.mean()
+    return F.softplus(-fake_logits).mean()
+
+
+def r1_penalty(real_logits: Tensor, x_real: Tensor) -> Tensor:
+    """R1 (Mescheder et al. 2018): ``E ||grad_x d(x)||^2`` on real data; ``x_real`` must require grad.
+
+    Training adds ``gamma / 2`` times it to the discriminator's loss.
+    """
+    (grad,) = torch.autograd.grad(real_logits.sum(), x_real, create_graph=True)
+    return grad.square().flatten(1).sum(1).mean()

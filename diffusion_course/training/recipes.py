@@ -226,8 +226,8 @@ RECIPES: dict[str, dict] = {
     },
     "cifar10-kl-f4": {
         "family": "autoencoder",
-        "description": "KL-regularized autoencoder on CIFAR-10 (the 'KL-f4' of Rombach et al. 2022): the spatial-latent "
-        "VAE, 3x32x32 -> 4x8x8, Gaussian likelihood with sigma 0.1 and a small KL weight (beta 0.01)",
+        "description": "KL-regularized autoencoder on CIFAR-10 (the 'KL-f4' of Rombach et al. 2022): the "
+        "spatial-latent VAE, 3x32x32 -> 4x8x8, Gaussian likelihood with sigma 0.1 and a small KL weight (beta 0.01)",
         "model": {
             "class": "VAE",
             "kwargs": {

@@ -1,0 +1,68 @@
+"""GAN generation (Goodfellow et al. 2014): one generator pass per image, ``z`` drawn per image.
+
+Image ``i`` of :func:`generate_gan` decodes ``z`` drawn from its own random stream seeded by
+``(seed, i)`` (:class:`~diffusion_course.diffusion.seeds.PerImageGenerator`), as the diffusion and
+VAE pipelines do, so an image does not change with the batch size. ``truncation`` < 1 scales
+``z`` towards the mode (the truncation trick of Brock et al. 2019: cleaner, less varied images).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ..diffusion.seeds import PerImageGenerator
+
+__all__ = ["generate_gan"]
+
+
+@torch.no_grad()
+def generate_gan(
+    model: nn.Module,
+    config: dict | None,
+    labels: Tensor | None,
+    n: int,
+    *,
+    seed: int = 0,
+    batch_size: int = 500,
+    progress: bool = True,
+    truncation: float = 1.0,
+) -> Tensor:
+    """Draw ``n`` GAN samples: ``G(truncation * z, y)`` with ``z ~ N(0, I)``; images in [-1, 1] on the CPU.
+
+    ``labels`` (n,) are required by a class-conditional generator and refused by an unconditional
+    one. ``config`` is accepted for the common family signature.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be an int >= 1; got {n!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+    if not truncation >= 0:
+        raise ValueError(f"truncation must be >= 0; got {truncation}")
+    classes = getattr(model, "num_classes", None)
+    if classes is not None and labels is None:
+        raise ValueError(f"this generator is class-conditional ({classes} classes); pass one label per image")
+    if classes is None and labels is not None:
+        raise ValueError("labels were given, but the generator is unconditional (num_classes=None)")
+    if labels is not None:
+        labels = torch.as_tensor(labels).long()
+        if labels.shape != (n,):
+            raise ValueError(f"labels must hold one label per image ({n}); got shape {tuple(labels.shape)}")
+    model.eval()
+    dev = next(model.parameters()).device
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n, desc="gan", leave=False)
+    out = []
+    for start in range(0, n, batch_size):
+        idx = range(start, min(n, start + batch_size))
+        z = truncation * PerImageGenerator(seed, idx).randn((len(idx), *model.latent_shape))
+        y = None if labels is None else labels[idx.start : idx.stop].to(dev)
+        out.append(model(z.to(dev), y).float().clamp(-1, 1).cpu())
+        if bar is not None:
+            bar.update(len(idx))
+    if bar is not None:
+        bar.close()
+    return torch.cat(out)
