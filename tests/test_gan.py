@@ -162,3 +162,34 @@ def test_save_load_and_exact_resume_of_both_networks_and_optimizers(tmp_path):
         math.isfinite(v) for v in full.losses["generator"]
     )
     assert isinstance(full.discriminator, nn.Module)
+
+
+def test_train_and_sample_commands_run_a_gan_recipe(tmp_path, monkeypatch, capsys):
+    import numpy as np
+
+    from diffusion_course.cli import sample
+    from diffusion_course.cli import train as train_cli
+    from diffusion_course.training import recipes
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(64, 1, 28, 28, generator=g) * 2 - 1, torch.arange(64) % 10
+    monkeypatch.setattr(recipes, "load_data", lambda spec, seed=0: (x, y))
+    recipe = dict(recipes.RECIPES["mnist-gan"])
+    recipe["model"] = {"class": "Generator", "kwargs": {**recipe["model"]["kwargs"], "width": 8, "latent_dim": 8}}
+    recipe["discriminator"] = {"class": "Discriminator", "kwargs": {**recipe["discriminator"]["kwargs"], "width": 8}}
+    monkeypatch.setitem(recipes.RECIPES, "mnist-gan", recipe)
+    out = tmp_path / "gan.pt"
+    argv = ["mnist-gan", "--steps", "3", "--batch-size", "16", "--out", str(out), "--device", "cpu", "--no-progress"]
+    assert train_cli.main(argv) == 0 and "trained mnist-gan" in capsys.readouterr().out
+    model, config = ck.load_checkpoint(out)
+    assert isinstance(model, Generator) and config["family"] == "gan" and config["steps"] == 3
+    assert config["discriminator"]["spectral_norm"] and config["recipe"] == "mnist-gan"
+    npz = tmp_path / "s.npz"
+    args = [str(out), "--n", "12", "--truncation", "0.5", "--out", str(npz), "--no-progress", "--device", "cpu"]
+    assert sample.main(args) == 0
+    with np.load(npz) as f:
+        assert f["arr_0"].shape == (12, 28, 28, 1) and f["arr_1"].tolist() == [i % 10 for i in range(12)]
+    assert sample.main([str(out), "--n", "2", "--temperature", "1", "--out", str(tmp_path / "b.png")]) == 2
+    assert train_cli.main(["mnist-gan", "--p-uncond", "0.1", "--out", str(tmp_path / "c.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "--temperature does not apply" in err and "GAN recipe" in err

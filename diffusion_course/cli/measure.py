@@ -27,6 +27,7 @@ FAMILY_OPTIONS = {
     "latent-diffusion": {"sampler": "ddim", "steps": 50, "w": 0.5},
     "vae": {"temperature": 1.0},
     "autoencoder": {},
+    "gan": {"truncation": 1.0},
 }
 
 
@@ -41,6 +42,7 @@ def _parser() -> Parser:
     p.add_argument("--steps", type=positive_int, default=None, help="diffusion only (default 50)")
     p.add_argument("--w", type=float, default=None, help="guidance weight w, diffusion only (default 0.5)")
     p.add_argument("--temperature", type=float, default=None, help="prior temperature, VAE only (default 1)")
+    p.add_argument("--truncation", type=float, default=None, help="latent truncation, GAN only (default 1)")
     p.add_argument("--dataset", default=None, help="dataset of the feature network (default: the checkpoint's)")
     p.add_argument("--batch-size", type=positive_int, default=500)
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: automatic)")

@@ -33,6 +33,7 @@ def _parser() -> Parser:
     p.add_argument("--steps", type=positive_int, help="diffusion: sampling steps (default 50)")
     p.add_argument("--w", type=float, help="diffusion: guidance weight w (Ho & Salimans; scale 1 + w; default 0.5)")
     p.add_argument("--temperature", type=float, help="vae: scale of the prior draw (default 1.0)")
+    p.add_argument("--truncation", type=float, help="gan: scale of the latent draw (default 1.0)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=positive_int, default=500)
     p.add_argument("--device", help="cpu, cuda, mps (default: automatic)")
@@ -69,8 +70,10 @@ def _run(a) -> int:
         return fail(PROG, f"--label needs a class-conditional model; {a.checkpoint} is unconditional")
     if a.label is not None and not 0 <= a.label < classes:
         return fail(PROG, f"--label must be in 0..{classes - 1}; got {a.label}")
-    given = {k for k in ("sampler", "steps", "w", "temperature") if getattr(a, k) is not None}
-    allowed = {"sampler", "steps", "w"} if diffusion else {"vae": {"temperature"}}.get(family, set())
+    given = {k for k in ("sampler", "steps", "w", "temperature", "truncation") if getattr(a, k) is not None}
+    allowed = (
+        {"sampler", "steps", "w"} if diffusion else {"vae": {"temperature"}, "gan": {"truncation"}}.get(family, set())
+    )
     if given - allowed:
         return fail(PROG, f"--{sorted(given - allowed)[0]} does not apply to a {family!r} checkpoint")
     if diffusion:
@@ -86,6 +89,8 @@ def _run(a) -> int:
     options = {"sampler": a.sampler, "steps": a.steps, "w": a.w} if diffusion else {}
     if family == "vae" and a.temperature is not None:
         options["temperature"] = a.temperature
+    if family == "gan" and a.truncation is not None:
+        options["truncation"] = a.truncation
     x = generate_any(
         model, config, labels, a.n, seed=a.seed, batch_size=a.batch_size, progress=not a.no_progress, **options
     )

@@ -6,6 +6,8 @@ python -m diffusion_course train mnist-ddpm --out runs/mnist.pt --resume   # aft
 python -m diffusion_course train mnist-classifier --out runs/clf.pt --epochs 5
 python -m diffusion_course train cifar10-classifier --out runs/cifar_clf.pt --checkpoint-every 200  # --resume later
 python -m diffusion_course train mnist-vae --out runs/vae.pt --beta 0.5     # a VAE recipe; --beta: KL weight
+python -m diffusion_course train mnist-ldm --out runs/ldm.pt                # latent diffusion on a shipped autoencoder
+python -m diffusion_course train mnist-gan --out runs/gan.pt --max-minutes 30  # a GAN recipe, with a time budget
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ def _parser() -> Parser:
     p.add_argument(
         "--max-minutes",
         type=float,
-        help="diffusion recipes: stop cleanly after this many minutes of wall time (a training budget)",
+        help="diffusion and GAN recipes: stop cleanly after this many minutes of wall time (a training budget)",
     )
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--add-to-manifest", metavar="NAME", help="record the checkpoint in the manifest as NAME")
@@ -322,6 +324,58 @@ def _train_latent(args, argv: list[str]) -> int:
     return 0
 
 
+def _train_gan(args, argv: list[str]) -> int:
+    import torch
+
+    from ..checkpoints import add_to_manifest, build_model
+    from ..config import device as pick_device
+    from ..training.gan import train_gan
+    from ..training.recipes import load_data
+
+    model, _, recipe = _recipe_with_overrides(args, ("steps", "batch_size"))
+    tr = dict(recipe["train"])
+    if args.lr is not None:
+        tr["lr_g"] = tr["lr_d"] = args.lr
+    torch.manual_seed(args.seed + 1)
+    discriminator = build_model(recipe["discriminator"])
+    out = _out_path(args)
+    dev = pick_device(args.device)
+    command = command_line("train", argv)
+    config = _run_config(args, recipe, command, image_size=recipe["image_size"], family="gan")
+    result = train_gan(
+        model,
+        discriminator,
+        load_data(recipe["data"], args.seed),
+        device=dev,
+        seed=args.seed,
+        progress=not args.no_progress,
+        callbacks=_budget(args),
+        checkpoint_path=out,
+        checkpoint_every=args.checkpoint_every,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        allow_shipped=args.overwrite_shipped,
+        config=config,
+        **tr,
+    )
+    losses = {k: round(sum(v[-100:]) / max(1, len(v[-100:])), 4) for k, v in result.losses.items()}
+    print(f"trained {args.recipe}: {result.step} steps in {result.seconds:.0f} s on {dev}; last-100 losses {losses}")
+    if args.add_to_manifest:
+        add_to_manifest(
+            args.add_to_manifest,
+            out,
+            command,
+            recipe["description"],
+            {**{f"final_{k}_loss": v for k, v in losses.items()}, "steps": result.step},
+            family="gan",
+            device=str(dev),
+            torch_threads=torch.get_num_threads(),
+            train_minutes=round(result.seconds / 60, 1),
+        )
+        print(f"recorded {out} in the manifest as {args.add_to_manifest!r}")
+    return 0
+
+
 def _train_vae(args, argv: list[str]) -> int:
     from ..checkpoints import add_to_manifest
     from ..config import device as pick_device
@@ -409,4 +463,9 @@ def main(argv: list[str] | None = None) -> int:
         return fail(PROG, f"--beta applies to VAE recipes; {args.recipe} is a diffusion recipe")
     if family == "latent-diffusion":
         return run_guarded(PROG, lambda: _train_latent(args, argv))
+    if family == "gan":
+        for flag, value in (("--p-uncond", args.p_uncond), ("--bf16", args.bf16 or None)):
+            if value is not None:
+                return fail(PROG, f"{flag} applies to diffusion recipes; {args.recipe} is a GAN recipe")
+        return run_guarded(PROG, lambda: _train_gan(args, argv))
     return run_guarded(PROG, lambda: _train_diffusion(args, argv))
