@@ -193,3 +193,23 @@ def test_train_and_sample_commands_run_a_gan_recipe(tmp_path, monkeypatch, capsy
     assert train_cli.main(["mnist-gan", "--p-uncond", "0.1", "--out", str(tmp_path / "c.pt")]) == 2
     err = capsys.readouterr().err
     assert "--temperature does not apply" in err and "GAN recipe" in err
+
+
+def test_the_coverage_monitor_samples_the_current_generator_with_balanced_labels():
+    from diffusion_course.training.gan import coverage_monitor
+
+    torch.manual_seed(0)
+    G = Generator(1, 28, latent_dim=8, width=8, num_classes=10).train()
+    seen, log, lines = [], [], []
+
+    def measure(x, labels):
+        seen.append((x.shape, labels.tolist()))
+        return {"mean": round(float(x.mean()), 4)}
+
+    mon = coverage_monitor(5, measure, n=20, log=log, printer=lines.append)
+    assert not mon.due(3) and mon.due(10)
+    mon.fn({"step": 10, "models": {"generator": G}})
+    assert seen == [(torch.Size([20, 1, 28, 28]), [i % 10 for i in range(20)])] and G.training
+    assert log[0]["step"] == 10 and lines[0].startswith("step 10, mean")
+    expected = generate_gan(G, None, torch.arange(20) % 10, 20, progress=False)
+    assert log[0]["mean"] == round(float(expected.mean()), 4)

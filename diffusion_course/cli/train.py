@@ -324,6 +324,27 @@ def _train_latent(args, argv: list[str]) -> int:
     return 0
 
 
+def _collapse_detector(dataset: str, every: int):
+    """Every ``every`` steps, print the class coverage of 500 samples read by the dataset's classifier."""
+    from ..evaluation.features import FEATURE_NETWORKS, feature_network
+    from ..evaluation.image_metrics import class_coverage
+    from ..training.gan import coverage_monitor
+
+    def measure(x, labels) -> dict:
+        if dataset not in FEATURE_NETWORKS:
+            return {"class_coverage": "no feature network"}
+        import torch
+
+        with torch.no_grad():
+            probs = feature_network(dataset)(x).softmax(1)
+        cov = class_coverage(probs, labels)
+        # a class counts as covered when it gets at least half its uniform share of the samples
+        covered = sum(h >= 0.5 / len(cov["histogram"]) for h in cov["histogram"])
+        return {"classes_covered": covered, **{k: round(v, 3) for k, v in cov.items() if isinstance(v, float)}}
+
+    return coverage_monitor(every, measure, printer=lambda s: print(f"collapse check: {s}", flush=True))
+
+
 def _train_gan(args, argv: list[str]) -> int:
     import torch
 
@@ -342,6 +363,9 @@ def _train_gan(args, argv: list[str]) -> int:
     dev = pick_device(args.device)
     command = command_line("train", argv)
     config = _run_config(args, recipe, command, image_size=recipe["image_size"], family="gan")
+    hooks = _budget(args)
+    if args.checkpoint_every:
+        hooks.append(_collapse_detector(recipe["data"]["name"], args.checkpoint_every))
     result = train_gan(
         model,
         discriminator,
@@ -349,7 +373,7 @@ def _train_gan(args, argv: list[str]) -> int:
         device=dev,
         seed=args.seed,
         progress=not args.no_progress,
-        callbacks=_budget(args),
+        callbacks=hooks,
         checkpoint_path=out,
         checkpoint_every=args.checkpoint_every,
         resume=args.resume,

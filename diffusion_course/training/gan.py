@@ -12,17 +12,19 @@ the network).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
+from ..pipelines.gan import generate_gan
 from .batches import make_batches
 from .loop import Every, Phase, run_loop
 from .objectives import GAN_LOSSES, discriminator_loss, generator_loss, r1_penalty
 
-__all__ = ["GANTrainResult", "gan_phases", "train_gan"]
+__all__ = ["GANTrainResult", "gan_phases", "train_gan", "coverage_monitor"]
 
 
 @dataclass
@@ -189,3 +191,35 @@ def train_gan(
         config=cfg,
         stopped=res.stopped,
     )
+
+
+def coverage_monitor(
+    every: int,
+    measure: Callable[[Tensor, Tensor | None], dict],
+    n: int = 500,
+    seed: int = 0,
+    log: list | None = None,
+    model: str = "generator",
+    printer: Callable[[str], None] | None = None,
+) -> Every:
+    """The collapse detector: every ``every`` steps draw ``n`` samples from the current (not EMA)
+    generator, with balanced labels when it is conditional, and record ``measure(images, labels)``.
+
+    ``measure`` returns a dict (for example class coverage from the dataset's classifier, or the
+    modes covered on a 2-D toy); ``{"step": ..., **result}`` goes to ``info["coverage"]``, to ``log``
+    and, with ``printer``, to one printed line. Sampling leaves the generator in training mode.
+    """
+
+    def fn(info: dict) -> None:
+        g = info["models"][model]
+        k = getattr(g, "num_classes", None)
+        labels = None if k is None else torch.arange(n) % k
+        images = generate_gan(g, None, labels, n, seed=seed, progress=False)
+        g.train()
+        info["coverage"] = row = {"step": info["step"], **measure(images, labels)}
+        if log is not None:
+            log.append(row)
+        if printer is not None:
+            printer(", ".join(f"{key} {value}" for key, value in row.items() if not isinstance(value, (list, dict))))
+
+    return Every(every, fn)
