@@ -177,8 +177,19 @@ def _floors(r: dict) -> str:
     return f"{r['dataset']} {fid} at n = {r['n']} (real vs real, then corrupted): " + "; ".join(parts)
 
 
+def _toy_stability(r: dict) -> str:
+    rows = "; ".join(
+        f"{x['family']} lr {x['lr']:g}: {x['all_modes_pct']:g}% of {x['runs']} runs cover all 8 modes "
+        f"(mean {x['mean_modes']:g}), sliced W2 {x['w2_min']:g}-{x['w2_max']:g}"
+        for x in r["summary"]
+    )
+    return f"{r['steps']} training steps per run, n = {r['n']}: {rows}"
+
+
 def headline(result: dict) -> str:
     """The few numbers of a result that the README shows, read from the file."""
+    if result.get("kind") == "toy_stability":
+        return _toy_stability(result)
     if result.get("kind") == "compare_latent":
         return _compare_latent(result)
     if result.get("kind") == "floors":
