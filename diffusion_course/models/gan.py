@@ -5,8 +5,8 @@
   -> a 3x3 convolution and ``tanh`` to images in [-1, 1]. ``r = 7`` for 28x28 images (two
   stages), ``r = 4`` for 32x32 (three stages). A class-conditional generator adds a learned
   embedding of the label to ``z``'s first feature map.
-- :class:`Discriminator`: strided 4x4 convolutions with LeakyReLU down to ``r x r``, a global sum,
-  and one logit. Class-conditional by projection (Miyato & Koyama 2018): the logit gains
+- :class:`Discriminator`: strided 4x4 convolutions with LeakyReLU down to ``r x r`` (doubling the
+  width at each stage), a global sum, and one logit. Class-conditional by projection (Miyato & Koyama 2018): the logit gains
   ``<embed(y), h>``. ``spectral_norm=True`` wraps every layer in spectral normalisation (Miyato et
   al. 2018), which bounds each layer's largest singular value near 1.
 - :class:`MLPGenerator`, :class:`MLPDiscriminator`: the same roles for points in the plane.
@@ -113,11 +113,12 @@ class Discriminator(nn.Module):
         }
         self.in_channels, self.image_size, self.num_classes = in_channels, image_size, num_classes
         wrap = _sn if spectral_norm else (lambda m: m)
-        layers: list[nn.Module] = [wrap(nn.Conv2d(in_channels, width, 3, padding=1)), nn.LeakyReLU(0.2)]
-        c = width
-        for _ in range(stages):
-            layers += [wrap(nn.Conv2d(c, 2 * c if c < 4 * width else c, 4, stride=2, padding=1)), nn.LeakyReLU(0.2)]
-            c = 2 * c if c < 4 * width else c
+        layers: list[nn.Module] = []
+        c_in, c = in_channels, width
+        for _ in range(stages):  # each stage halves the resolution, down to r x r
+            layers += [wrap(nn.Conv2d(c_in, c, 4, stride=2, padding=1)), nn.LeakyReLU(0.2)]
+            c_in, c = c, 2 * c
+        c = c_in
         self.body = nn.Sequential(*layers)
         self.num_features = c
         self.head = wrap(nn.Linear(c, 1))
