@@ -205,3 +205,28 @@ def test_sample_dispatches_on_the_family_and_refuses_options_of_another_family(t
         ["mnist-ddpm", "--temperature", "2", "--out", str(tmp_path / "c.png"), "--device", "cpu"], capsys
     )
     assert code == 2 and "--temperature does not apply to a 'diffusion' checkpoint" in cap.err
+
+
+def test_progress_ticks_once_per_sampler_step_of_each_batch(tiny, monkeypatch):
+    import tqdm.auto
+
+    bars = []
+
+    class Recorder:
+        def __init__(self, total, **kw):
+            self.total, self.n, self.closed = total, 0, False
+            bars.append(self)
+
+        def update(self, k=1):
+            self.n += k
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Recorder)
+    y = torch.arange(7) % 10
+    quiet = generate(tiny, CONFIG, y, 7, sampler="ddim", steps=5, seed=2, batch_size=3, progress=False)
+    loud = generate(tiny, CONFIG, y, 7, sampler="ddim", steps=5, seed=2, batch_size=3, progress=True)
+    assert torch.equal(quiet, loud)
+    (bar,) = bars
+    assert bar.total == 3 * 5 and bar.n == 15 and bar.closed  # 3 batches of 5 steps each

@@ -6,9 +6,10 @@
   stages), ``r = 4`` for 32x32 (three stages). A class-conditional generator adds a learned
   embedding of the label to ``z``'s first feature map.
 - :class:`Discriminator`: strided 4x4 convolutions with LeakyReLU down to ``r x r`` (doubling the
-  width at each stage), a global sum, and one logit. Class-conditional by projection (Miyato & Koyama 2018): the logit gains
-  ``<embed(y), h>``. ``spectral_norm=True`` wraps every layer in spectral normalisation (Miyato et
-  al. 2018), which bounds each layer's largest singular value near 1.
+  width at each stage), a global sum, and one logit. Class-conditional by projection (Miyato &
+  Koyama 2018): the logit gains ``<embed(y), h>``. ``spectral_norm=True`` wraps every layer in
+  spectral normalisation (Miyato et al. 2018), which bounds each layer's largest singular value
+  near 1.
 - :class:`MLPGenerator`, :class:`MLPDiscriminator`: the same roles for points in the plane.
 
 Networks only: losses are in :mod:`diffusion_course.training.objectives`, training in

@@ -126,10 +126,11 @@ def generate(
     run = get_sampler(sampler)
     opts = {"eta": eta} if (sampler == "ddim" and eta is not None) else {}
     bar = None
-    if progress:
+    if progress:  # one tick per sampler step of each batch: a long batch shows its progress too
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=n, desc=f"{sampler} {steps} steps w={w}", leave=False)
+        batches = -(-n // batch_size)
+        bar = tqdm(total=batches * len(ts), desc=f"{sampler} {steps} steps w={w}", unit="step", leave=False)
     out = []
     for start in range(0, n, batch_size):
         idx = range(start, min(n, start + batch_size))
@@ -144,11 +145,10 @@ def generate(
             prediction=pipe.prediction,
             generator=g,
             clip_x0=pipe.clip_x0,
+            callback=None if bar is None else (lambda info: bar.update(1)),
             **opts,
         )
         out.append(pipe.to_images(x).cpu())
-        if bar is not None:
-            bar.update(len(idx))
     if bar is not None:
         bar.close()
     return torch.cat(out)
