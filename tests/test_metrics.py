@@ -161,8 +161,9 @@ def test_a_tampered_checkpoint_is_refused(tmp_path):
 
 def test_feature_networks_are_registered_per_dataset(clf):
     assert features.dataset_of((1, 28, 28)) == "mnist" and clf.image_shape == (1, 28, 28)
+    assert features.dataset_of((3, 32, 32)) == "cifar10"
     with pytest.raises(ValueError, match="no single feature network"):
-        features.dataset_of((3, 32, 32))
+        features.dataset_of((3, 64, 64))
     with pytest.raises(ValueError, match="no feature network for dataset 'svhn'"):
         features.feature_network("svhn")
     with pytest.raises(ValueError, match=r"\(N, 1, 28, 28\)"):  # the classifier checks its own input shape
@@ -269,7 +270,7 @@ def test_image_metrics_accept_any_shape_through_a_registered_feature_network(mon
     entry = features.FeatureNetwork("toy32", "none", (3, 32, 32), 4, lambda train, n, gen: (reals[:n], None))
     monkeypatch.setitem(features.FEATURE_NETWORKS, "toy32", entry)
     monkeypatch.setitem(features._LOADED, "toy32", net)
-    same = im.evaluate_images(reals[200:], reals[:200])
-    shifted = im.evaluate_images((reals[200:] + 0.5).clamp(-1, 1), reals[:200])
+    same = im.evaluate_images(reals[200:], reals[:200], dataset="toy32")
+    shifted = im.evaluate_images((reals[200:] + 0.5).clamp(-1, 1), reals[:200], dataset="toy32")
     assert "toy32_classifier_fid" in same and len(same["class_histogram_pct"]) == 4
     assert same["toy32_classifier_fid"] < shifted["toy32_classifier_fid"]

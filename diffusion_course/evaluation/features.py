@@ -1,8 +1,9 @@
 """Feature networks registered per dataset: the classifier whose features every image metric uses.
 
 A dataset's entry names its shipped classifier (a manifest name), the image shape it reads, its
-number of classes and how to load real images for references and floors. MNIST is registered
-here; CIFAR-10 registers the same way when its classifier ships. Metrics built on these features
+number of classes and how to load real images for references and floors. MNIST and CIFAR-10 are
+registered here (CIFAR-10 read from the course's offline copy, a JPEG re-encoding of the original
+pixels). Metrics built on these features
 ("MNIST classifier FID", ...) are NOT Inception FIDs: compare them only with each other.
 """
 
@@ -41,8 +42,15 @@ def _mnist_reals(train: bool, n: int | None, generator: torch.Generator | None):
     return mnist(train=train, n=n, generator=generator)
 
 
+def _cifar10_reals(train: bool, n: int | None, generator: torch.Generator | None):
+    from ..data import cifar10
+
+    return cifar10(train=train, n=n, generator=generator)
+
+
 FEATURE_NETWORKS: dict[str, FeatureNetwork] = {
     "mnist": FeatureNetwork("mnist", "mnist_classifier", (1, 28, 28), 10, _mnist_reals),
+    "cifar10": FeatureNetwork("cifar10", "cifar10_classifier", (3, 32, 32), 10, _cifar10_reals),
 }
 _LOADED: dict[str, nn.Module] = {}
 
