@@ -3,7 +3,7 @@
 The diffusion model itself trains through :func:`~diffusion_course.training.diffusion.train_diffusion`
 unchanged; only its data are latents instead of pixels. The latents are the autoencoder's
 posterior means, multiplied by the scale factor ``1 / std(z)`` measured on the training latents
-(Rombach et al. 2022, appendix G), so that they have unit variance like the pixels the noise
+(Rombach et al. 2022, sec. 4.3.2 and appendix D.1), so that they have unit variance like the pixels the noise
 schedule was designed for: without it the same ``t`` would mean a different signal-to-noise ratio.
 """
 
