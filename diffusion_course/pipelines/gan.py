@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from ..diffusion.seeds import PerImageGenerator
+from .request import check_request
 
 __all__ = ["generate_gan"]
 
@@ -33,21 +34,9 @@ def generate_gan(
     ``labels`` (n,) are required by a class-conditional generator and refused by an unconditional
     one. ``config`` is accepted for the common family signature.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an int >= 1; got {n!r}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1; got {batch_size}")
     if not truncation >= 0:
         raise ValueError(f"truncation must be >= 0; got {truncation}")
-    classes = getattr(model, "num_classes", None)
-    if classes is not None and labels is None:
-        raise ValueError(f"this generator is class-conditional ({classes} classes); pass one label per image")
-    if classes is None and labels is not None:
-        raise ValueError("labels were given, but the generator is unconditional (num_classes=None)")
-    if labels is not None:
-        labels = torch.as_tensor(labels).long()
-        if labels.shape != (n,):
-            raise ValueError(f"labels must hold one label per image ({n}); got shape {tuple(labels.shape)}")
+    labels = check_request(model, labels, n, batch_size, "generator")
     model.eval()
     dev = next(model.parameters()).device
     bar = None

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from ..diffusion.seeds import PerImageGenerator
+from .request import check_request
 
 __all__ = ["generate_vae", "reconstruct"]
 
@@ -36,21 +37,9 @@ def generate_vae(
     checkpoint's) is accepted for the common family signature and not needed. Image ``i`` depends
     only on ``(seed, i)``. Returns images in [-1, 1] on the CPU.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an int >= 1; got {n!r}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1; got {batch_size}")
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0; got {temperature}")
-    classes = getattr(model, "num_classes", None)
-    if classes is not None and labels is None:
-        raise ValueError(f"this VAE is class-conditional ({classes} classes); pass one label per image")
-    if classes is None and labels is not None:
-        raise ValueError("labels were given, but the VAE is unconditional (num_classes=None)")
-    if labels is not None:
-        labels = torch.as_tensor(labels).long()
-        if labels.shape != (n,):
-            raise ValueError(f"labels must hold one label per image ({n}); got shape {tuple(labels.shape)}")
+    labels = check_request(model, labels, n, batch_size, "VAE")
     model.eval()
     dev = next(model.parameters()).device
     bar = None
