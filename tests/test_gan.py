@@ -213,3 +213,19 @@ def test_the_coverage_monitor_samples_the_current_generator_with_balanced_labels
     assert log[0]["step"] == 10 and lines[0].startswith("step 10, mean")
     expected = generate_gan(G, None, torch.arange(20) % 10, 20, progress=False)
     assert log[0]["mean"] == round(float(expected.mean()), 4)
+
+
+def test_classes_covered_counts_classes_with_half_their_uniform_share():
+    from diffusion_course.evaluation.gan_collapse import classes_covered
+
+    assert classes_covered([10.0] * 10) == 10
+    assert classes_covered([100.0] + [0.0] * 9) == 1
+    # 5% is half of the uniform 10%: counted; 4.9% is not
+    assert classes_covered([5.0, 4.9] + [90.1 / 8] * 8) == 9
+
+
+def test_collapse_run_refuses_a_check_interval_longer_than_the_run():
+    from diffusion_course.evaluation.gan_collapse import collapse_run
+
+    with pytest.raises(ValueError, match="every <= steps"):
+        collapse_run(torch.zeros(4, 1, 28, 28), seed=0, steps=5, every=10)

@@ -5,11 +5,14 @@
   -> a 3x3 convolution and ``tanh`` to images in [-1, 1]. ``r = 7`` for 28x28 images (two
   stages), ``r = 4`` for 32x32 (three stages). A class-conditional generator adds a learned
   embedding of the label to ``z``'s first feature map.
-- :class:`Discriminator`: strided 4x4 convolutions with LeakyReLU down to ``r x r`` (doubling the
-  width at each stage), a global sum, and one logit. Class-conditional by projection (Miyato &
-  Koyama 2018): the logit gains ``<embed(y), h>``. ``spectral_norm=True`` wraps every layer in
-  spectral normalisation (Miyato et al. 2018), which bounds each layer's largest singular value
-  near 1.
+- :class:`Discriminator` (the CNN of Miyato et al. 2018): at each stage a 3x3 convolution and a
+  strided 4x4 one with LeakyReLU (doubling the width), down to ``r x r``; one more 3x3
+  convolution there, so that each position sees most of the image; a global sum, and one logit.
+  (With the strided convolutions alone, each position saw a 10x10 patch of a digit: the
+  discriminator judged texture, not shape, and the generator learned a dotted texture.)
+  Class-conditional by projection (Miyato & Koyama 2018): the logit gains ``<embed(y), h>``.
+  ``spectral_norm=True`` wraps every layer in spectral normalisation (Miyato et al. 2018), which
+  bounds each layer's largest singular value near 1.
 - :class:`MLPGenerator`, :class:`MLPDiscriminator`: the same roles for points in the plane.
 
 Networks only: losses are in :mod:`diffusion_course.training.objectives`, training in
@@ -116,10 +119,11 @@ class Discriminator(nn.Module):
         wrap = _sn if spectral_norm else (lambda m: m)
         layers: list[nn.Module] = []
         c_in, c = in_channels, width
-        for _ in range(stages):  # each stage halves the resolution, down to r x r
-            layers += [wrap(nn.Conv2d(c_in, c, 4, stride=2, padding=1)), nn.LeakyReLU(0.2)]
+        for _ in range(stages):  # a 3x3 convolution, then a strided 4x4 one that halves the resolution
+            layers += [wrap(nn.Conv2d(c_in, c, 3, padding=1)), nn.LeakyReLU(0.1)]
+            layers += [wrap(nn.Conv2d(c, c, 4, stride=2, padding=1)), nn.LeakyReLU(0.1)]
             c_in, c = c, 2 * c
-        c = c_in
+        layers += [wrap(nn.Conv2d(c_in, c, 3, padding=1)), nn.LeakyReLU(0.1)]  # at r x r: sees the whole image
         self.body = nn.Sequential(*layers)
         self.num_features = c
         self.head = wrap(nn.Linear(c, 1))
