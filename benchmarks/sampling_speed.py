@@ -54,6 +54,8 @@ def _run(a, argv: list[str]) -> int:
     manifest = read_manifest()
     entries, missing, loaded = [], [], {}
     for row, name, options in ROWS[a.dataset]:
+        if a.only and not any(word.lower() in row.lower() for word in a.only):
+            continue
         if name not in manifest:
             missing.append(name)
             continue
@@ -62,7 +64,7 @@ def _run(a, argv: list[str]) -> int:
         model, config = loaded[name]
         entries.append(SpeedEntry(row, model.eval(), config, options))
     if not entries:
-        return fail(PROG, f"no shipped {a.dataset} generator is in the manifest")
+        return fail(PROG, f"no shipped {a.dataset} generator is in the manifest (or matches --only)")
     prov = provenance(f"{PROG} " + shlex.join(argv), a.device)
     rows = speed_table(entries, a.n, a.batch_size, a.seed, printer=lambda r: print(r, flush=True))
     for r, e in zip(rows, entries, strict=True):
@@ -90,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dataset", required=True, choices=sorted(ROWS))
     p.add_argument("--n", type=positive_int, default=200, help="images per entry (default 200)")
     p.add_argument("--batch-size", type=positive_int, default=100, help="the same batch for every entry")
+    p.add_argument("--only", nargs="+", help="time only the rows whose name contains one of these words")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", required=True, help="experiment name: writes assets/results/<out>/result.json")
