@@ -186,10 +186,45 @@ def _toy_stability(r: dict) -> str:
     return f"{r['steps']} training steps per run, n = {r['n']}: {rows}"
 
 
+def _sampling_speed(r: dict) -> str:
+    rows = "; ".join(
+        f"{x['name']} {x['ms_per_image']:g} ms ({x['network_evaluations_per_image']} evaluations)" for x in r["rows"]
+    )
+    return f"{r['dataset']}, n = {r['n']} per row, batch {r['batch_size']}, ms per image: {rows}"
+
+
+def _gan_collapse(r: dict) -> str:
+    runs = "; ".join(
+        f"seed {x['seed']}: {x['classes_covered']} classes covered, recall {x['recall_pct']:g}%" for x in r["final"]
+    )
+    ref = r["diffusion_reference"]
+    return (
+        f"unconditional GAN (width {r['width']}), {r['steps']} steps, n = {r['n']}: {runs}; diffusion "
+        f"({ref['sampler']}-{ref['steps']}, null label): {ref['classes_covered']} classes, "
+        f"recall {ref['recall_pct']:g}%"
+    )
+
+
+def _quality_vs_time(r: dict) -> str:
+    rows = "; ".join(
+        f"{x['model']} {x['train_minutes']:g} min ({x['train_steps']} steps): {x['class_accuracy_pct']:g}% / "
+        f"{x['fid_over_floor']:g}x"
+        for x in r["rows"]
+    )
+    how = f"{r['sampler']}-{r['steps']} w = {r['w']:g}, n = {r['n']}"
+    return f"{r['dataset']}, {how}, requested class / FID over the floor: {rows}"
+
+
 def headline(result: dict) -> str:
     """The few numbers of a result that the README shows, read from the file."""
     if result.get("kind") == "toy_stability":
         return _toy_stability(result)
+    if result.get("kind") == "sampling_speed":
+        return _sampling_speed(result)
+    if result.get("kind") == "gan_mnist_collapse":
+        return _gan_collapse(result)
+    if result.get("kind") == "quality_vs_time":
+        return _quality_vs_time(result)
     if result.get("kind") == "compare_latent":
         return _compare_latent(result)
     if result.get("kind") == "floors":
