@@ -5,7 +5,8 @@
 The GAN and the VAE draw an image with one network pass; pixel diffusion is timed with DDPM-1000,
 DDIM-50 and DPM-Solver++-20 (guidance w = 0.5, so each step is a doubled batch), latent diffusion
 with DDIM-50 plus its decoder. Every entry gets the same balanced labels, the same batch size and
-one warm-up batch, one after another in this process (``evaluation.speed``). A shipped checkpoint
+one warm-up batch, one after another in this process (``evaluation.speed``); the rows are the arena's
+(``evaluation.arena.ROSTER``). A shipped checkpoint
 that is not in the manifest yet is skipped and listed as missing. One result file through the
 results writer.
 """
@@ -20,30 +21,11 @@ import torch
 from diffusion_course.cli.common import Parser, fail, positive_int, run_guarded
 
 PROG = "python benchmarks/sampling_speed.py"
-W = 0.5
-# (row name, manifest name, generation options); the diffusion rows share one checkpoint
-ROWS = {
-    "mnist": [
-        ("GAN (one pass)", "mnist-gan", {}),
-        ("VAE (one decoder pass)", "mnist-vae", {}),
-        ("latent diffusion DDIM-50", "mnist-ldm", {"sampler": "ddim", "steps": 50, "w": W}),
-        ("pixel DPM-Solver++-20", "mnist-ddpm", {"sampler": "dpm_solver_pp", "steps": 20, "w": W}),
-        ("pixel DDIM-50", "mnist-ddpm", {"sampler": "ddim", "steps": 50, "w": W}),
-        ("pixel DDPM-1000", "mnist-ddpm", {"sampler": "ddpm", "steps": 1000, "w": W}),
-    ],
-    "cifar10": [
-        ("GAN (one pass)", "cifar10-gan", {}),
-        ("VAE (one decoder pass)", "cifar10-vae", {}),
-        ("latent diffusion DDIM-50", "cifar10-ldm", {"sampler": "ddim", "steps": 50, "w": W}),
-        ("pixel DPM-Solver++-20", "cifar10-ddpm", {"sampler": "dpm_solver_pp", "steps": 20, "w": W}),
-        ("pixel DDIM-50", "cifar10-ddpm", {"sampler": "ddim", "steps": 50, "w": W}),
-        ("pixel DDPM-1000", "cifar10-ddpm", {"sampler": "ddpm", "steps": 1000, "w": W}),
-    ],
-}
 
 
 def _run(a, argv: list[str]) -> int:
     from diffusion_course.checkpoints import load_any, read_manifest, weights_sha256
+    from diffusion_course.evaluation.arena import GUIDANCE_W, ROSTER
     from diffusion_course.evaluation.results import provenance, result_path, write_result
     from diffusion_course.evaluation.speed import SpeedEntry, speed_table
     from diffusion_course.tables import format_table
@@ -53,7 +35,7 @@ def _run(a, argv: list[str]) -> int:
         return fail(PROG, f"{path} exists; pass --overwrite to replace it")
     manifest = read_manifest()
     entries, missing, loaded = [], [], {}
-    for row, name, options in ROWS[a.dataset]:
+    for row, name, options in ROSTER[a.dataset]:
         if a.only and not any(word.lower() in row.lower() for word in a.only):
             continue
         if name not in manifest:
@@ -68,7 +50,7 @@ def _run(a, argv: list[str]) -> int:
     prov = provenance(f"{PROG} " + shlex.join(argv), a.device)
     rows = speed_table(entries, a.n, a.batch_size, a.seed, printer=lambda r: print(r, flush=True))
     for r, e in zip(rows, entries, strict=True):
-        name = next(m for row, m, _ in ROWS[a.dataset] if row == e.name)
+        name = next(m for row, m, _ in ROSTER[a.dataset] if row == e.name)
         r.update(checkpoint=name, weights_sha256=weights_sha256(name))
     cols = ["name", "ms_per_image", "network_evaluations_per_image", "times_faster_than_slowest"]
     print(format_table([{k: r[k] for k in cols} for r in rows], title=f"{a.dataset}: ms per image, one run"))
@@ -77,7 +59,7 @@ def _run(a, argv: list[str]) -> int:
         "dataset": a.dataset,
         "n": a.n,
         "batch_size": a.batch_size,
-        "guidance_w": W,
+        "guidance_w": GUIDANCE_W,
         "rows": rows,
         "missing_checkpoints": sorted(set(missing)),
         "torch_threads": torch.get_num_threads(),
@@ -89,7 +71,7 @@ def _run(a, argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = Parser(prog=PROG, description=__doc__)
-    p.add_argument("--dataset", required=True, choices=sorted(ROWS))
+    p.add_argument("--dataset", required=True, choices=["mnist", "cifar10"])
     p.add_argument("--n", type=positive_int, default=200, help="images per entry (default 200)")
     p.add_argument("--batch-size", type=positive_int, default=100, help="the same batch for every entry")
     p.add_argument("--only", nargs="+", help="time only the rows whose name contains one of these words")

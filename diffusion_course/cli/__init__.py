@@ -7,6 +7,7 @@ Commands (``<command> --help`` lists the options of each):
   evaluate    the guidance sweep of a checkpoint, measured with the course metrics
   measure     any generative checkpoint (any family) measured by the common instruments
   compare-latent  pixel against latent diffusion: training and sampling cost, and quality
+  arena       every model family of a dataset side by side: quality, diversity, speed
   bench       sweep samplers and steps; write assets/results/bench_<model>/
   floors      the real-vs-real floor and the corruption ladder of the image metrics
   report      regenerate the README's table of measured numbers from assets/results
@@ -27,6 +28,7 @@ COMMANDS = {
     "evaluate": "diffusion_course.cli.evaluate",
     "measure": "diffusion_course.cli.measure",
     "compare-latent": "diffusion_course.cli.compare_latent",
+    "arena": "diffusion_course.cli.arena",
     "bench": "diffusion_course.cli.bench",
     "floors": "diffusion_course.cli.floors",
     "report": "diffusion_course.cli.report",

@@ -215,10 +215,22 @@ def _quality_vs_time(r: dict) -> str:
     return f"{r['dataset']}, {how}, requested class / FID over the floor: {rows}"
 
 
+def _arena(r: dict) -> str:
+    rows = "; ".join(
+        f"{x['name']}: {x['fid_over_floor']:g}x / {x['class_accuracy_pct']:g}% / recall {x['recall_pct']:g}% / "
+        f"{x['ms_per_image']:g} ms ({x['network_evaluations_per_image']} evaluations, n = {x['n']})"
+        for x in r["rows"]
+    )
+    tail = f"; not shipped: {', '.join(r['missing_checkpoints'])}" if r.get("missing_checkpoints") else ""
+    return f"{r['dataset']}, FID over the floor / requested class / recall / ms per image: {rows}{tail}"
+
+
 def headline(result: dict) -> str:
     """The few numbers of a result that the README shows, read from the file."""
     if result.get("kind") == "toy_stability":
         return _toy_stability(result)
+    if result.get("kind") == "arena":
+        return _arena(result)
     if result.get("kind") == "sampling_speed":
         return _sampling_speed(result)
     if result.get("kind") == "gan_mnist_collapse":

@@ -1,0 +1,51 @@
+"""The arena (evaluation.arena, cli.arena): rows, missing checkpoints, the trilemma's columns."""
+
+import pytest
+
+from diffusion_course import data
+from diffusion_course.checkpoints import load_pretrained
+from diffusion_course.cli import main as cli
+from diffusion_course.evaluation.arena import ROSTER, SLOW, arena
+from diffusion_course.evaluation.results import read_result
+
+needs_mnist = pytest.mark.skipif(not data.available()["MNIST"], reason="needs MNIST on disk")
+
+
+def test_the_roster_has_every_family_and_the_three_pixel_samplers():
+    for dataset, rows in ROSTER.items():
+        names = [r[0] for r in rows]
+        assert {"pixel DDPM-1000", "pixel DDIM-50", "pixel DPM-Solver++-20"} <= set(names)
+        assert {r[1] for r in rows} == {f"{dataset}-{k}" for k in ("ddpm", "ldm", "gan", "vae")}
+    assert SLOW <= {r[0] for r in ROSTER["mnist"]}
+
+
+def test_unknown_dataset_is_refused():
+    with pytest.raises(ValueError, match="the arena knows"):
+        arena("svhn", lambda name: None, n=10, n_slow=10)
+
+
+@needs_mnist
+def test_missing_checkpoints_are_listed_and_only_filters_rows():
+    loaded = []
+
+    def load(name):
+        loaded.append(name)
+        return load_pretrained(name) if name == "mnist-vae" else None
+
+    rows, missing = arena("mnist", load, n=10, n_slow=10, only=["vae", "GAN"])
+    assert [r["name"] for r in rows] == ["VAE (one decoder pass)"] and missing == ["mnist-gan"]
+    assert sorted(loaded) == ["mnist-gan", "mnist-vae"]  # filtered rows are not even loaded
+    r = rows[0]
+    assert r["network_evaluations_per_image"] == 1 and r["n"] == 10 and r["ms_per_image"] > 0
+    assert r["fid_over_floor"] == pytest.approx(r["mnist_classifier_fid"] / r["floor_fid"], abs=0.01)
+
+
+@needs_mnist
+def test_cli_writes_one_result_and_refuses_to_overwrite(tmp_path, capsys):
+    argv = ["arena", "--dataset", "mnist", "--n", "10", "--only", "VAE", "--device", "cpu"]
+    argv += ["--out", "ar", "--results-dir", str(tmp_path)]
+    assert cli(argv) == 0
+    res = read_result("ar", tmp_path)
+    assert res["kind"] == "arena" and [r["checkpoint"] for r in res["rows"]] == ["mnist-vae"]
+    assert cli(argv) == 2 and "exists" in capsys.readouterr().err
+    assert cli(["arena", "--dataset", "mnist", "--n", "5", "--out", "x", "--results-dir", str(tmp_path)]) == 2
