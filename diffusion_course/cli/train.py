@@ -8,6 +8,11 @@ python -m diffusion_course train cifar10-classifier --out runs/cifar_clf.pt --ch
 python -m diffusion_course train mnist-vae --out runs/vae.pt --beta 0.5     # a VAE recipe; --beta: KL weight
 python -m diffusion_course train mnist-ldm --out runs/ldm.pt                # latent diffusion on a shipped autoencoder
 python -m diffusion_course train mnist-gan --out runs/gan.pt --max-minutes 30  # a GAN recipe, with a time budget
+python -m diffusion_course train mnist-ddpm --channels-last --bf16            # speed options (see the README)
+torchrun --standalone --nproc_per_node=2 -m diffusion_course train mnist-ddpm --device cpu  # 2 processes
+
+Under torchrun every process runs this command; --batch-size stays the global batch (each
+process trains on its share), and only rank 0 prints and writes files.
 """
 
 from __future__ import annotations
@@ -76,7 +81,21 @@ def _parser() -> Parser:
     p.add_argument("--resume", action="store_true", help="continue from the resume state next to --out")
     p.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint at --out")
     p.add_argument("--overwrite-shipped", action="store_true", help="allow replacing a shipped checkpoint")
-    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CUDA only)")
+    p.add_argument(
+        "--bf16",
+        action="store_true",
+        help="bfloat16 autocast of the forward pass (CUDA, and the CPU; recorded in the checkpoint)",
+    )
+    p.add_argument(
+        "--channels-last",
+        action="store_true",
+        help="image recipes: weights and batches in channels_last (NHWC) memory order (recorded in the checkpoint)",
+    )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="compile the trained networks with torch.compile (recorded in the checkpoint)",
+    )
     p.add_argument("--sample-every", type=int, help="steps between sample grids (0: none)")
     p.add_argument(
         "--checkpoint-every",
@@ -92,6 +111,55 @@ def _parser() -> Parser:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--add-to-manifest", metavar="NAME", help="record the checkpoint in the manifest as NAME")
     return p
+
+
+def _device(args):
+    """``--device`` (or the best available); ``cuda:LOCAL_RANK`` for each process under torchrun."""
+    from ..config import device as pick_device
+    from ..training.distributed import local_device
+
+    return local_device(pick_device(args.device))
+
+
+def _main() -> bool:
+    """True in a single process and on rank 0 under torchrun: the process that prints and writes files."""
+    from ..training.distributed import is_main
+
+    return is_main()
+
+
+def _launched(args, fn) -> int:
+    """Join torchrun's process group (when launched by it) and run ``fn`` under the speed options."""
+    from ..training.distributed import init_process_group, launched
+    from ..training.speed import speed_options
+
+    if launched():
+        init_process_group(_device(args))
+    with speed_options(bf16=args.bf16, channels_last=args.channels_last, compile=args.compile):
+        return fn()
+
+
+def _speed_config(args) -> dict:
+    """The speed options and the number of processes, as the loop records them in a checkpoint config."""
+    from ..training.distributed import world
+
+    return {"bf16": args.bf16, "channels_last": args.channels_last, "compile": args.compile, "world_size": world()[1]}
+
+
+def _load(recipe: dict, seed: int):
+    """The recipe's training data; under torchrun rank 0 reads (or fetches) it first, then the others."""
+    from ..training.distributed import main_first
+    from ..training.recipes import load_data
+
+    with main_first():
+        return load_data(recipe["data"], seed)
+
+
+def _is_toy(recipe: str) -> bool:
+    """True for a recipe that trains on 2-D points (no images, so no memory format to choose)."""
+    from ..training.recipes import RECIPES
+
+    return RECIPES[recipe]["data"]["name"] == "toy"
 
 
 def _out_path(args) -> Path:
@@ -131,14 +199,13 @@ def _run_config(args, recipe: dict, command: str, **extra) -> dict:
 def _train_classifier(args, argv: list[str]) -> int:
     import torch
 
-    from ..config import device as pick_device
     from ..training.classifier import save_classifier, train_classifier
 
     dataset = args.recipe.removesuffix("-classifier")
     out = _out_path(args)
-    if out.exists() and not (args.overwrite or args.resume):
+    if _main() and out.exists() and not (args.overwrite or args.resume):
         return fail(PROG, f"{out} exists; pass --overwrite to replace it or --resume to continue its run")
-    dev = pick_device(args.device)
+    dev = _device(args)
     command = command_line("train", argv)
     t0 = time.perf_counter()
     model, acc = train_classifier(
@@ -150,7 +217,7 @@ def _train_classifier(args, argv: list[str]) -> int:
         log=lambda s: print(s, flush=True),
         progress=not args.no_progress,
         dataset=dataset,
-        checkpoint_path=out,
+        checkpoint_path=out if _main() else None,  # under torchrun only rank 0 writes
         checkpoint_every=args.checkpoint_every,
         resume=args.resume,
         overwrite=args.overwrite,
@@ -158,6 +225,8 @@ def _train_classifier(args, argv: list[str]) -> int:
         config={"command": command, "dataset": dataset},
     )
     minutes = (time.perf_counter() - t0) / 60
+    if not _main():
+        return 0
     entry = save_classifier(
         model,
         out,
@@ -169,6 +238,7 @@ def _train_classifier(args, argv: list[str]) -> int:
         train_minutes=round(minutes, 1),
         device=str(dev),
         torch_threads=torch.get_num_threads(),
+        **_speed_config(args),
     )
     print(f"test accuracy {acc:.4f}; wrote {out} ({out.stat().st_size} bytes) in {minutes:.1f} min")
     if entry is not None:
@@ -178,14 +248,13 @@ def _train_classifier(args, argv: list[str]) -> int:
 
 def _train_diffusion(args, argv: list[str]) -> int:
     from ..checkpoints import add_to_manifest
-    from ..config import device as pick_device
     from ..training.diffusion import train_diffusion
-    from ..training.recipes import class_grid_sampler, load_data
+    from ..training.recipes import class_grid_sampler
 
     model, schedule, recipe = _recipe_with_overrides(args, ("steps", "batch_size", "lr", "p_uncond"))
     tr = recipe["train"]
     out = _out_path(args)
-    dev = pick_device(args.device)
+    dev = _device(args)
     sample = recipe.get("sample")
     sample_every = args.sample_every if args.sample_every is not None else (sample or {}).get("every", 0)
     sample_fn = None
@@ -205,7 +274,7 @@ def _train_diffusion(args, argv: list[str]) -> int:
         config["image_size"] = recipe["image_size"]
     result = train_diffusion(
         model,
-        load_data(recipe["data"], args.seed),
+        _load(recipe, args.seed),
         schedule,
         device=dev,
         seed=args.seed,
@@ -214,7 +283,7 @@ def _train_diffusion(args, argv: list[str]) -> int:
         sample_every=sample_every,
         sample_fn=sample_fn,
         run_dir=out.parent,
-        checkpoint_path=out,
+        checkpoint_path=out if _main() else None,  # under torchrun only rank 0 writes
         checkpoint_every=args.checkpoint_every,
         resume=args.resume,
         overwrite=args.overwrite,
@@ -223,6 +292,8 @@ def _train_diffusion(args, argv: list[str]) -> int:
         callbacks=_budget(args),
         **tr,
     )
+    if not _main():
+        return 0
     print(
         f"trained {args.recipe}: {result.step} steps in {result.seconds:.0f} s on {dev}, "
         f"final loss {result.config['final_loss']:.4f}; wrote {out}"
@@ -241,26 +312,26 @@ def _train_diffusion(args, argv: list[str]) -> int:
 
 def _train_latent(args, argv: list[str]) -> int:
     from ..checkpoints import add_to_manifest, load_any, weights_sha256
-    from ..config import device as pick_device
     from ..pipelines.latent import decoder_of
     from ..training.diffusion import train_diffusion
     from ..training.latent import check_autoencoder, latent_dataset
-    from ..training.recipes import class_grid_sampler, load_data
+    from ..training.recipes import class_grid_sampler
 
     model, schedule, recipe = _recipe_with_overrides(args, ("steps", "batch_size", "lr", "p_uncond"))
     tr = recipe["train"]
     out = _out_path(args)
-    dev = pick_device(args.device)
+    dev = _device(args)
     ae_name = recipe["autoencoder"]
     autoencoder, _ = load_any(ae_name)
     check_autoencoder(autoencoder)
     t0 = time.perf_counter()
-    latents, scale = latent_dataset(autoencoder.to(dev), *load_data(recipe["data"], args.seed))
-    print(
-        f"encoded {len(latents[0])} images to latents {tuple(autoencoder.latent_shape)} in "
-        f"{time.perf_counter() - t0:.0f} s; latent scale factor 1/std = {scale:.4f}",
-        flush=True,
-    )
+    latents, scale = latent_dataset(autoencoder.to(dev), *_load(recipe, args.seed))
+    if _main():
+        print(
+            f"encoded {len(latents[0])} images to latents {tuple(autoencoder.latent_shape)} in "
+            f"{time.perf_counter() - t0:.0f} s; latent scale factor 1/std = {scale:.4f}",
+            flush=True,
+        )
     sample_every = args.sample_every if args.sample_every is not None else 0
     sample_fn = None
     if sample_every:
@@ -293,7 +364,7 @@ def _train_latent(args, argv: list[str]) -> int:
         sample_every=sample_every,
         sample_fn=sample_fn,
         run_dir=out.parent,
-        checkpoint_path=out,
+        checkpoint_path=out if _main() else None,  # under torchrun only rank 0 writes
         checkpoint_every=args.checkpoint_every,
         resume=args.resume,
         overwrite=args.overwrite,
@@ -302,6 +373,8 @@ def _train_latent(args, argv: list[str]) -> int:
         callbacks=_budget(args),
         **tr,
     )
+    if not _main():
+        return 0
     print(
         f"trained {args.recipe}: {result.step} steps in {result.seconds:.0f} s on {dev}, "
         f"final loss {result.config['final_loss']:.4f}; wrote {out}"
@@ -349,9 +422,7 @@ def _train_gan(args, argv: list[str]) -> int:
     import torch
 
     from ..checkpoints import add_to_manifest, build_model
-    from ..config import device as pick_device
     from ..training.gan import train_gan
-    from ..training.recipes import load_data
 
     model, _, recipe = _recipe_with_overrides(args, ("steps", "batch_size"))
     tr = dict(recipe["train"])
@@ -360,7 +431,7 @@ def _train_gan(args, argv: list[str]) -> int:
     torch.manual_seed(args.seed + 1)
     discriminator = build_model(recipe["discriminator"])
     out = _out_path(args)
-    dev = pick_device(args.device)
+    dev = _device(args)
     command = command_line("train", argv)
     config = _run_config(args, recipe, command, image_size=recipe["image_size"], family="gan")
     hooks = _budget(args)
@@ -369,12 +440,12 @@ def _train_gan(args, argv: list[str]) -> int:
     result = train_gan(
         model,
         discriminator,
-        load_data(recipe["data"], args.seed),
+        _load(recipe, args.seed),
         device=dev,
         seed=args.seed,
         progress=not args.no_progress,
         callbacks=hooks,
-        checkpoint_path=out,
+        checkpoint_path=out if _main() else None,  # under torchrun only rank 0 writes
         checkpoint_every=args.checkpoint_every,
         resume=args.resume,
         overwrite=args.overwrite,
@@ -382,6 +453,8 @@ def _train_gan(args, argv: list[str]) -> int:
         config=config,
         **tr,
     )
+    if not _main():
+        return 0
     losses = {k: round(sum(v[-100:]) / max(1, len(v[-100:])), 4) for k, v in result.losses.items()}
     print(f"trained {args.recipe}: {result.step} steps in {result.seconds:.0f} s on {dev}; last-100 losses {losses}")
     if args.add_to_manifest:
@@ -402,15 +475,13 @@ def _train_gan(args, argv: list[str]) -> int:
 
 def _train_vae(args, argv: list[str]) -> int:
     from ..checkpoints import add_to_manifest
-    from ..config import device as pick_device
     from ..training.callbacks import sample_grid
-    from ..training.recipes import load_data
     from ..training.vae import train_vae, vae_grid_sampler
 
     model, _, recipe = _recipe_with_overrides(args, ("steps", "batch_size", "lr", "beta"))
     tr = recipe["train"]
     out = _out_path(args)
-    dev = pick_device(args.device)
+    dev = _device(args)
     sample = recipe.get("sample") or {}
     sample_every = args.sample_every if args.sample_every is not None else sample.get("every", 0)
     hooks = []
@@ -420,12 +491,12 @@ def _train_vae(args, argv: list[str]) -> int:
     config = _run_config(args, recipe, command, image_size=recipe["image_size"], family=recipe.get("family", "vae"))
     result = train_vae(
         model,
-        load_data(recipe["data"], args.seed),
+        _load(recipe, args.seed),
         device=dev,
         seed=args.seed,
         progress=not args.no_progress,
         callbacks=hooks,
-        checkpoint_path=out,
+        checkpoint_path=out if _main() else None,  # under torchrun only rank 0 writes
         checkpoint_every=args.checkpoint_every,
         resume=args.resume,
         overwrite=args.overwrite,
@@ -433,6 +504,8 @@ def _train_vae(args, argv: list[str]) -> int:
         config=config,
         **tr,
     )
+    if not _main():
+        return 0
     c = result.config
     print(
         f"trained {args.recipe}: {result.step} steps in {result.seconds:.0f} s on {dev}; EMA model on "
@@ -467,29 +540,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.recipe in CLASSIFIER_RECIPES:
         if args.max_minutes is not None:
             return fail(PROG, "--max-minutes applies to diffusion recipes; classifiers train for --epochs")
-        return run_guarded(PROG, lambda: _train_classifier(args, argv))
+        return run_guarded(PROG, lambda: _launched(args, lambda: _train_classifier(args, argv)))
     if args.epochs is not None:
         return fail(PROG, "--epochs applies to the classifier recipes; diffusion and VAE recipes take --steps")
     from ..training.recipes import family_of_recipe
 
     family = family_of_recipe(args.recipe)
+    if args.channels_last and _is_toy(args.recipe):
+        return fail(PROG, f"--channels-last applies to image recipes; {args.recipe} trains on 2-D points")
     if family in ("vae", "autoencoder"):
         kind = "VAE" if family == "vae" else family
-        for flag, value in (
-            ("--p-uncond", args.p_uncond),
-            ("--bf16", args.bf16 or None),
-            ("--max-minutes", args.max_minutes),
-        ):
+        for flag, value in (("--p-uncond", args.p_uncond), ("--max-minutes", args.max_minutes)):
             if value is not None:
                 return fail(PROG, f"{flag} applies to diffusion recipes; {args.recipe} is a {kind} recipe")
-        return run_guarded(PROG, lambda: _train_vae(args, argv))
+        return run_guarded(PROG, lambda: _launched(args, lambda: _train_vae(args, argv)))
     if args.beta is not None:
         return fail(PROG, f"--beta applies to VAE recipes; {args.recipe} is a diffusion recipe")
     if family == "latent-diffusion":
-        return run_guarded(PROG, lambda: _train_latent(args, argv))
+        return run_guarded(PROG, lambda: _launched(args, lambda: _train_latent(args, argv)))
     if family == "gan":
-        for flag, value in (("--p-uncond", args.p_uncond), ("--bf16", args.bf16 or None)):
-            if value is not None:
-                return fail(PROG, f"{flag} applies to diffusion recipes; {args.recipe} is a GAN recipe")
-        return run_guarded(PROG, lambda: _train_gan(args, argv))
-    return run_guarded(PROG, lambda: _train_diffusion(args, argv))
+        if args.p_uncond is not None:
+            return fail(PROG, f"--p-uncond applies to diffusion recipes; {args.recipe} is a GAN recipe")
+        return run_guarded(PROG, lambda: _launched(args, lambda: _train_gan(args, argv)))
+    return run_guarded(PROG, lambda: _launched(args, lambda: _train_diffusion(args, argv)))

@@ -13,6 +13,13 @@ at the step reached).
 All randomness of a step comes from one CPU ``torch.Generator`` that the loop checkpoints, with
 the batch order and torch's global RNG (dropout), so an interrupted run resumed from its
 ``<stem>.resume.pt`` continues exactly as if it had not stopped.
+
+Under ``torchrun`` the same loop trains data-parallel (:mod:`.distributed`): the batch source gives
+the *global* batch, each rank trains on its rows of it and draws the randomness of the whole
+batch (:mod:`.shards`), the gradients are summed over the ranks before clipping, and only rank 0
+writes files, shows progress and runs the callbacks. A run on N processes is the one-process run
+up to float rounding, and its checkpoint and resume file are a one-process run's. The speed
+options (bf16 autocast, channels_last, ``torch.compile``) are in :mod:`.speed`.
 """
 
 from __future__ import annotations
@@ -21,17 +28,19 @@ import copy
 import math
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from ..checkpoints import CheckpointError, shipped_files
+from .distributed import DataParallel
 from .ema import ema_decay_at, ema_update, module_tensors
 from .guard import DivergenceGuard
 from .resume import RESUME_FORMAT, load_state, resume_path, save_state
+from .speed import Speed, apply_speed, autocast, current_speed, to_channels_last, undo_speed
 
 __all__ = [
     "STOP",
@@ -128,6 +137,7 @@ def run_loop(
     grad_clip: float | None = 1.0,
     device: torch.device | None = None,
     bf16: bool = False,
+    speed: Speed | None = None,
     log_every: int = 50,
     check_every: int | None = None,
     progress: bool = True,
@@ -148,26 +158,36 @@ def run_loop(
     (its EMA copy when it has one) go to ``checkpoint_path`` with ``config``. Losses are read
     back to the host every ``check_every`` steps (default: each step on the CPU, every
     ``log_every`` on a GPU) and checked by the NaN guard before anything is saved.
+    ``speed`` (default: the enclosing :func:`~.speed.speed_options`; ``bf16=True`` adds bf16
+    autocast) picks the speed options, which the checkpoint config records with ``world_size``.
+    Under several processes only rank 0's ``checkpoint_path`` counts (others may pass None).
     """
     ema_decays = dict(ema_decays or {})
     _check_args(steps, lr_decay, ema_decays)
     ckpt = Path(checkpoint_path) if checkpoint_path is not None else None
-    _check_paths(ckpt, resume, overwrite, allow_shipped)
     dev = device or next(next(iter(models.values())).parameters()).device
+    par = DataParallel(dev)
+    par.on_main(lambda: _check_paths(ckpt, resume, overwrite, allow_shipped))
+    ckpt_on = par.broadcast(ckpt is not None)  # rank 0's checkpoint path decides when to save
+    speed = speed or current_speed()
+    speed = replace(speed, bf16=True) if bf16 else speed
     for m in models.values():
         m.to(dev).train()
+    par.sync_start(models, generator, batches)
     emas = {k: copy.deepcopy(models[k]).eval().requires_grad_(False) for k in ema_decays}
-    pairs = [(module_tensors(emas[k]), module_tensors(models[k]), d) for k, d in ema_decays.items()]
     losses: dict[str, list[float]] = {p.name: [] for p in phases}
     start = 0
     if resume:
-        start = load_state(resume_path(ckpt), models, emas, phases, generator, batches, losses, config or {})
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 and dev.type == "cuda" else nullcontext()
+        with par.main_file(resume_path(ckpt) if ckpt is not None else None) as path:
+            start = load_state(path, models, emas, phases, generator, batches, losses, config or {})
+    apply_speed(speed, models)
+    pairs = [(module_tensors(emas[k]), module_tensors(models[k]), d) for k, d in ema_decays.items()]
+    amp = autocast(speed, dev)
     guards = {p.name: DivergenceGuard() for p in phases}
     pending: list[Tensor] = []
     check_every = check_every or (1 if dev.type == "cpu" else log_every)
     bar = None
-    if progress:
+    if progress and par.is_main:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=steps, initial=start, desc=desc, dynamic_ncols=True)
@@ -180,13 +200,13 @@ def run_loop(
         "losses": losses,
         "ckpt": ckpt,
         "export": export,
-        "config": dict(config or {}),
+        "config": {**(config or {}), **speed.as_config(), "world_size": par.size},
         "allow_shipped": allow_shipped,
         "half": checkpoint_half,
     }
     t0, done, stopped, cur_lr = time.perf_counter(), start, False, 0.0
     for step in range(start, steps):
-        batch = batches.next()
+        shard = par.shard(to_channels_last(speed, batches.next()))
         row = []
         for ph in phases:
             if ph.scheduler is None:
@@ -195,31 +215,32 @@ def run_loop(
                     group["lr"] = cur_lr
             else:
                 cur_lr = ph.optimizer.param_groups[0]["lr"]
-            with autocast:
-                loss = ph.loss(batch)
+            with amp, par.draws(shard, generator):
+                loss = ph.loss(shard.batch)
             ph.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            par.backward(loss, shard)
             params = [p for g in ph.optimizer.param_groups for p in g["params"]]
+            par.reduce_gradients(params)
             gnorm = torch.nn.utils.clip_grad_norm_(params, grad_clip) if grad_clip else loss.new_zeros(())
             ph.optimizer.step()
             if ph.scheduler is not None:
                 ph.scheduler.step()
-            row += [loss.detach().float(), gnorm.detach().float()]
+            row += [par.share(loss.detach().float(), shard), gnorm.detach().float()]
         for e_t, m_t, d in pairs:
             ema_update(e_t, m_t, ema_decay_at(step, d))
         pending.append(torch.stack(row))
         done = step + 1
         due = [cb for cb in (callbacks or []) if cb.due(done)]
-        ckpt_due = ckpt is not None and checkpoint_every and done % checkpoint_every == 0 and done < steps
+        ckpt_due = ckpt_on and checkpoint_every and done % checkpoint_every == 0 and done < steps
         if done % check_every == 0 or done % log_every == 0 or done == steps or due or ckpt_due:
-            _read_back(pending, done, phases, losses, guards, cur_lr)
+            _read_back(pending, done, phases, losses, guards, cur_lr, par)
             pending = []
         if bar is not None and (done % 10 == 0 or done == steps):
             recent = losses[phases[0].name][-50:]
             if recent:
                 bar.set_postfix(loss=f"{sum(recent) / len(recent):.4f}", lr=f"{cur_lr:.2g}")
             bar.update(done - bar.n)
-        if ckpt_due:
+        if ckpt_due and par.is_main:
             save_state(state, done)
         info = {
             "step": done,
@@ -228,20 +249,20 @@ def run_loop(
             "emas": emas,
             **{f"loss_{k}" if len(phases) > 1 else "loss": (v[-1] if v else float("nan")) for k, v in losses.items()},
         }
-        for cb in due:
-            if cb.fn(info) == STOP:
-                stopped = True
+        if due and par.on_main(partial(_callbacks, due, info)):  # rank 0 runs them; all ranks stop together
+            stopped = True
         for m in models.values():
             m.train()
         if stopped:
             break
     if pending:
-        _read_back(pending, done, phases, losses, guards, cur_lr)
+        _read_back(pending, done, phases, losses, guards, cur_lr, par)
     if bar is not None:
         bar.close()
     seconds = time.perf_counter() - t0
+    undo_speed(speed, models)
     final = max(done, start)
-    if ckpt is not None:
+    if ckpt_on:
         first = losses[phases[0].name][-100:]
         state["config"].update(
             final_loss=sum(first) / max(1, len(first)),
@@ -250,13 +271,26 @@ def run_loop(
         )
         if len(phases) > 1:
             state["config"]["final_losses"] = {k: sum(v[-100:]) / max(1, len(v[-100:])) for k, v in losses.items()}
-        save_state(state, final)
+        if par.is_main:
+            save_state(state, final)
+    par.barrier()  # the files are written before any rank goes on
     return LoopResult(emas=emas, losses=losses, step=final, seconds=seconds, stopped=stopped)
 
 
-def _read_back(pending: list[Tensor], done: int, phases: list[Phase], losses: dict, guards: dict, lr: float) -> None:
-    """Move the pending losses to the host (one sync) and check them before anything is saved."""
-    values = torch.stack(pending).cpu().tolist()
+def _callbacks(due: list[Every], info: dict) -> bool:
+    """Call the callbacks that are due; True when one of them returned :data:`STOP`."""
+    stop = False
+    for cb in due:
+        if cb.fn(info) == STOP:
+            stop = True
+    return stop
+
+
+def _read_back(
+    pending: list[Tensor], done: int, phases: list[Phase], losses: dict, guards: dict, lr: float, par: DataParallel
+) -> None:
+    """Move the pending losses to the host (one sync; summed over the ranks) and check them before anything is saved."""
+    values = par.sum_losses(torch.stack(pending), slice(0, None, 2)).cpu().tolist()
     for i, row in enumerate(values):
         step = done - len(values) + i
         for j, ph in enumerate(phases):
