@@ -225,10 +225,21 @@ def _arena(r: dict) -> str:
     return f"{r['dataset']}, FID over the floor / requested class / recall / ms per image: {rows}{tail}"
 
 
+def _throughput(r: dict) -> str:
+    rows = "; ".join(
+        f"{x['variant']}: "
+        + (f"{x['images_per_s']:g} images/s ({x.get('speedup_vs_fp32', '?')}x)" if "images_per_s" in x else "failed")
+        for x in r["rows"]
+    )
+    return f"{r['recipe']} UNet, global batch {r['batch_size']}, {r['timed_steps']} timed steps: {rows}"
+
+
 def headline(result: dict) -> str:
     """The few numbers of a result that the README shows, read from the file."""
     if result.get("kind") == "toy_stability":
         return _toy_stability(result)
+    if result.get("kind") == "train_throughput":
+        return _throughput(result)
     if result.get("kind") == "arena":
         return _arena(result)
     if result.get("kind") == "sampling_speed":
