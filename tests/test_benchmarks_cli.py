@@ -89,18 +89,6 @@ def test_vae_beta_sweep_writes_one_row_per_beta(tmp_path, capsys):
     assert sweep.main(["--betas", "0", "--results-dir", str(tmp_path / "x")]) == 2
 
 
-def test_sampling_speed_times_the_chosen_rows_and_names_their_weights(tmp_path, keep_threads):
-    speed = _load("sampling_speed")
-    argv = ["--dataset", "mnist", "--only", "VAE", "--n", "4", "--batch-size", "2"]
-    argv += ["--out", "s", "--results-dir", str(tmp_path)]
-    assert speed.main(argv) == 0
-    result = read_result("s", tmp_path)
-    assert [r["name"] for r in result["rows"]] == ["VAE (one decoder pass)"]
-    row = result["rows"][0]
-    assert row["checkpoint"] == "mnist-vae" and row["network_evaluations_per_image"] == 1 and row["n"] == 4
-    assert speed.main(argv) == 2  # the result exists: refused without --overwrite
-
-
 def test_gan_mnist_collapse_logs_coverage_at_each_check(tmp_path, keep_threads):
     collapse = _load("gan_mnist_collapse")
     argv = ["--seeds", "0", "--steps", "4", "--every", "2", "--width", "8", "--n", "20", "--no-progress"]

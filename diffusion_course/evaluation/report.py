@@ -186,13 +186,6 @@ def _toy_stability(r: dict) -> str:
     return f"{r['steps']} training steps per run, n = {r['n']}: {rows}"
 
 
-def _sampling_speed(r: dict) -> str:
-    rows = "; ".join(
-        f"{x['name']} {x['ms_per_image']:g} ms ({x['network_evaluations_per_image']} evaluations)" for x in r["rows"]
-    )
-    return f"{r['dataset']}, n = {r['n']} per row, batch {r['batch_size']}, ms per image: {rows}"
-
-
 def _gan_collapse(r: dict) -> str:
     runs = "; ".join(
         f"seed {x['seed']}: {x['classes_covered']} classes covered, recall {x['recall_pct']:g}%" for x in r["final"]
@@ -242,8 +235,6 @@ def headline(result: dict) -> str:
         return _throughput(result)
     if result.get("kind") == "arena":
         return _arena(result)
-    if result.get("kind") == "sampling_speed":
-        return _sampling_speed(result)
     if result.get("kind") == "gan_mnist_collapse":
         return _gan_collapse(result)
     if result.get("kind") == "quality_vs_time":
