@@ -229,3 +229,14 @@ def test_collapse_run_refuses_a_check_interval_longer_than_the_run():
 
     with pytest.raises(ValueError, match="every <= steps"):
         collapse_run(torch.zeros(4, 1, 28, 28), seed=0, steps=5, every=10)
+
+
+def test_mode_seeking_penalty_is_the_inverse_image_to_latent_distance_ratio():
+    from diffusion_course.training.gan import mode_seeking_penalty
+
+    z, z2 = torch.zeros(4, 8), torch.full((4, 8), 0.5)  # mean |z - z'| = 0.5
+    fake = torch.zeros(4, 1, 28, 28)
+    fake2 = torch.full((4, 1, 28, 28), 0.25)  # mean |G(z) - G(z')| = 0.25
+    assert mode_seeking_penalty(fake, fake2, z, z2).item() == pytest.approx(1 / (0.25 / 0.5), rel=1e-4)
+    # a generator that ignores z: the same image for both latents is penalised by 1 / eps
+    assert mode_seeking_penalty(fake, fake.clone(), z, z2, eps=1e-3).item() == pytest.approx(1e3)

@@ -123,8 +123,9 @@ class Discriminator(nn.Module):
             layers += [wrap(nn.Conv2d(c_in, c, 3, padding=1)), nn.LeakyReLU(0.1)]
             layers += [wrap(nn.Conv2d(c, c, 4, stride=2, padding=1)), nn.LeakyReLU(0.1)]
             c_in, c = c, 2 * c
-        layers += [wrap(nn.Conv2d(c_in, c, 3, padding=1)), nn.LeakyReLU(0.1)]  # at r x r: sees the whole image
         self.body = nn.Sequential(*layers)
+        # at r x r: one more 3x3 convolution, so that each position sees the whole image
+        self.last = nn.Sequential(wrap(nn.Conv2d(c_in, c, 3, padding=1)), nn.LeakyReLU(0.1))
         self.num_features = c
         self.head = wrap(nn.Linear(c, 1))
         self.embed = wrap(nn.Embedding(num_classes, c)) if num_classes else None
@@ -134,7 +135,7 @@ class Discriminator(nn.Module):
         want = (self.in_channels, self.image_size, self.image_size)
         if x.ndim != 4 or tuple(x.shape[1:]) != want:
             raise ValueError(f"expected images of shape (B, {', '.join(map(str, want))}); got {tuple(x.shape)}")
-        return self.body(x).sum(dim=(2, 3))
+        return self.last(self.body(x)).sum(dim=(2, 3))
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         y = _labels(y, self.num_classes, x.shape[0])

@@ -6,7 +6,8 @@ an EMA copy of the generator (Karras et al. 2018; it is what the checkpoint expo
 guard per phase, progress, and exact resume of both networks and both optimizers. The noise
 ``z`` and the fake labels come from the loop's seeded generator. The options a notebook
 measures are switches: the loss (``minimax``, ``non_saturating``, ``hinge``), the R1 penalty
-weight ``r1_gamma`` (Mescheder et al. 2018) and spectral norm (a discriminator option, set on
+weight ``r1_gamma`` (Mescheder et al. 2018), the mode-seeking weight ``mode_seeking`` (Mao et al.
+2019) and spectral norm (a discriminator option, set on
 the network).
 """
 
@@ -24,7 +25,7 @@ from .batches import make_batches
 from .loop import Every, Phase, run_loop
 from .objectives import GAN_LOSSES, discriminator_loss, generator_loss, r1_penalty
 
-__all__ = ["GANTrainResult", "gan_phases", "train_gan", "coverage_monitor"]
+__all__ = ["GANTrainResult", "gan_phases", "mode_seeking_penalty", "train_gan", "coverage_monitor"]
 
 
 @dataclass
@@ -58,6 +59,7 @@ def gan_phases(
     generator_rng: torch.Generator,
     loss: str = "non_saturating",
     r1_gamma: float = 0.0,
+    mode_seeking: float = 0.0,
     device: torch.device | None = None,
 ) -> list[Phase]:
     """The discriminator's phase, then the generator's, as loop phases (noise from ``generator_rng``)."""
@@ -89,9 +91,25 @@ def gan_phases(
     def g_step(batch) -> Tensor:
         x, y = batch
         y = labels(y)
-        return generator_loss(loss, discriminator(generator(noise(x.shape[0]), y), y))
+        z = noise(x.shape[0])
+        fake = generator(z, y)
+        out = generator_loss(loss, discriminator(fake, y))
+        if mode_seeking > 0:  # a second draw for the same labels; no discriminator pass needed
+            z2 = noise(x.shape[0])
+            out = out + mode_seeking * mode_seeking_penalty(fake, generator(z2, y), z, z2)
+        return out
 
     return [Phase("discriminator", d_step, opt_d, lr_d), Phase("generator", g_step, opt_g, lr_g)]
+
+
+def mode_seeking_penalty(fake: Tensor, fake2: Tensor, z: Tensor, z2: Tensor, eps: float = 1e-5) -> Tensor:
+    """Mode seeking (Mao et al. 2019, MSGAN): ``1 / (mean |G(z) - G(z')| / mean |z - z'|)``.
+
+    Small when two latents for the same label give images as far apart as the latents are; large
+    when the generator maps every ``z`` of a label to one image (the collapse that ignores ``z``).
+    """
+    ratio = (fake - fake2).abs().flatten(1).mean(1) / (z - z2).abs().flatten(1).mean(1)
+    return 1.0 / (ratio.mean() + eps)
 
 
 def train_gan(
@@ -101,6 +119,7 @@ def train_gan(
     *,
     loss: str = "non_saturating",
     r1_gamma: float = 0.0,
+    mode_seeking: float = 0.0,
     steps: int = 1000,
     batch_size: int = 64,
     lr_g: float = 2e-4,
@@ -129,8 +148,11 @@ def train_gan(
     the per-phase losses; with ``checkpoint_path`` the EMA generator is exported there (config
     ``family: "gan"``) and the resume file holds both networks and both optimizers.
     """
-    if steps < 0 or batch_size < 1 or r1_gamma < 0:
-        raise ValueError(f"need steps >= 0, batch_size >= 1, r1_gamma >= 0; got {steps}, {batch_size}, {r1_gamma}")
+    if steps < 0 or batch_size < 1 or r1_gamma < 0 or mode_seeking < 0:
+        raise ValueError(
+            "need steps >= 0, batch_size >= 1, r1_gamma >= 0, mode_seeking >= 0; "
+            f"got {steps}, {batch_size}, {r1_gamma}, {mode_seeking}"
+        )
     x, y = _split(data)
     if getattr(generator, "num_classes", None) is not None and y is None:
         raise ValueError(f"the generator is class-conditional ({generator.num_classes} classes); pass data as (x, y)")
@@ -141,13 +163,24 @@ def train_gan(
     gen = torch.Generator().manual_seed(seed)
     batches = make_batches(x if y is None else (x, y), batch_size, gen, dev)
     phases = gan_phases(
-        generator, discriminator, opt_g, opt_d, lr_g, lr_d, generator_rng=gen, loss=loss, r1_gamma=r1_gamma, device=dev
+        generator,
+        discriminator,
+        opt_g,
+        opt_d,
+        lr_g,
+        lr_d,
+        generator_rng=gen,
+        loss=loss,
+        r1_gamma=r1_gamma,
+        mode_seeking=mode_seeking,
+        device=dev,
     )
     cfg = {
         **(config or {}),
         "family": "gan",
         "loss": loss,
         "r1_gamma": r1_gamma,
+        "mode_seeking": mode_seeking,
         "spectral_norm": bool(getattr(discriminator, "config", {}).get("spectral_norm", False)),
         "discriminator": getattr(discriminator, "config", {}),
         "batch_size": batch_size,
