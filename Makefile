@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup data lab test lint unit notebooks bench report clean-venv
+.PHONY: setup data lab present slides browser-test test lint unit notebooks bench report clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,17 @@ data: $(STAMP)
 lab: data
 	$(PY) tools/lab.py notebooks/00_welcome.ipynb
 
+# Classroom mode (tools/present.py). `make present [NB=07_vaes.ipynb]`: a notebook as a Voila app,
+# code hidden, widgets live (default the arena, 10_arena.ipynb; 08 while 10 does not exist).
+# `make slides [NB=...]`: reveal.js slides of a notebook's marked cells into build/slides/ (default 05).
+# NB is a file name in notebooks/; DIFFUSION_COURSE_QUICK=1 make present starts faster.
+NB ?=
+present: data
+	$(PY) tools/present.py $(NB)
+
+slides: $(STAMP)
+	$(PY) tools/present.py --slides $(NB)
+
 # Style (ruff) and the package's layer rules (import-linter contracts in pyproject.toml).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check diffusion_course tests benchmarks tools conftest.py
@@ -35,6 +46,12 @@ lint: $(STAMP)
 # The whole suite: lint, unit tests, then every notebook under nbval in QUICK mode, offline.
 test: data lint
 	DIFFUSION_COURSE_QUICK=1 DIFFUSION_COURSE_DOWNLOAD=0 $(PY) -m pytest
+
+# The widgets in a real browser (tests/test_widgets_browser.py; needs Debian's chromium:
+# tools/install_chromium.sh). Opt-in for now; about a minute per widget notebook on 2 cores.
+browser-test: data
+	tools/install_chromium.sh
+	DIFFUSION_COURSE_BROWSER=1 DIFFUSION_COURSE_DOWNLOAD=0 $(PY) -m pytest tests/test_widgets_browser.py
 
 unit: $(STAMP)
 	DIFFUSION_COURSE_QUICK=1 DIFFUSION_COURSE_DOWNLOAD=0 $(PY) -m pytest tests
