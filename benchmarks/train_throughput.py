@@ -19,8 +19,11 @@ throughput is global batch x timed steps / seconds. A variant is ``+``-joined op
 
 A variant that fails (``torch.compile`` without a working compiler, two processes without two
 GPUs) is reported with its error instead of a number. Each row also gives the mean training
-loss of the timed steps, to compare against fp32 (the same batches and draws). The numbers are
-wall-clock: run on idle cores.
+loss of the timed steps (the same batches and draws for every variant). In a run this short it
+matches fp32 to four decimals whatever the precision, because the UNet's output layer starts at
+zero and the learning rate is still warming up: it shows that every variant trains on the same
+data, not that bf16 keeps fp32's numerics. ``benchmarks/precision_curves.py`` trains long enough
+for that. The numbers are wall-clock: run on idle cores.
 """
 
 from __future__ import annotations

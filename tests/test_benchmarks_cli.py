@@ -105,3 +105,40 @@ def test_quality_vs_time_refuses_pairs_without_minutes(tmp_path):
     q = _load("quality_vs_time")
     argv = ["--dataset", "mnist", "--pixel", "x.pt", "--latent", "5=y.pt", "--out", "q", "--results-dir", str(tmp_path)]
     assert q.main(argv) == 2
+
+
+def test_precision_curves_helpers_known_answers():
+    pc = _load("precision_curves")
+    assert pc.moving_average([1.0, 3.0, 5.0, 7.0], 2) == [1.0, 2.0, 4.0, 6.0]
+    assert pc.window_mean([9.0, 1.0, 2.0, 3.0], 3) == 2.0
+    curves = {"fp32": [1.0, 0.5], "bf16": [1.0, 0.52], "fp32 (seed 1)": [1.0, 0.54]}
+    rows = {r["variant"]: r for r in pc.compare(curves, "fp32", "fp32 (seed 1)", window=1)}
+    assert rows["fp32"]["gap_to_fp32"] == 0 and rows["bf16"]["gap_over_seed_gap"] == 0.5
+    assert rows["fp32 (seed 1)"]["gap_over_seed_gap"] == 1.0
+    with pytest.raises(ValueError, match="unknown option"):
+        pc._options("fp32+fp8")
+
+
+def test_precision_curves_quick_run_writes_curves_and_is_deterministic(tmp_path, capsys, keep_threads):
+    pc = _load("precision_curves")
+    argv = ["--quick", "--variants", "fp32", "bf16", "--threads", "1", "--out", str(tmp_path)]
+    assert pc.main(argv) == 0
+    result = read_result("precision_curves", tmp_path)
+    assert set(result["losses"]) == {"fp32", "bf16", "fp32 (seed 1)"}
+    assert all(len(c) == 6 for c in result["losses"].values())
+    assert (tmp_path / "precision_curves" / "curves.png").stat().st_size > 0
+    # the same seed and options train the same curve: fp32 again equals the file's fp32
+    data = pc.mnist_subset(64, 0)
+    again = pc.train_curve(set(), data, 6, 8, torch.device("cpu"), 0)
+    assert [round(v, 5) for v in again] == result["losses"]["fp32"]
+    assert result["losses"]["fp32 (seed 1)"] != result["losses"]["fp32"]
+    from diffusion_course.evaluation.report import headline
+
+    line = headline(result)
+    assert "bf16" in line and "seed-to-seed gap" in line and f"{result['rows'][0]['final_loss']:g}" in line
+    before = (tmp_path / "precision_curves" / "result.json").read_bytes()
+    capsys.readouterr()
+    assert pc.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "exists" in err and "--overwrite" in err and len(err.splitlines()) == 1
+    assert (tmp_path / "precision_curves" / "result.json").read_bytes() == before

@@ -227,12 +227,26 @@ def _throughput(r: dict) -> str:
     return f"{r['recipe']} UNet, global batch {r['batch_size']}, {r['timed_steps']} timed steps: {rows}"
 
 
+def _precision_curves(r: dict) -> str:
+    rows = "; ".join(
+        f"{x['variant']} {x['final_loss']:g}"
+        + (f" ({x['gap_over_seed_gap']}x the seed-to-seed gap)" if x["variant"] != r["reference"] else "")
+        for x in r["rows"]
+    )
+    return (
+        f"{r['recipe']} UNet, {r['steps']} steps x {r['batch_size']} on {r['n_data']} MNIST digits, same seed and "
+        f"batches: mean loss of the last {r['window']} steps: {rows}"
+    )
+
+
 def headline(result: dict) -> str:
     """The few numbers of a result that the README shows, read from the file."""
     if result.get("kind") == "toy_stability":
         return _toy_stability(result)
     if result.get("kind") == "train_throughput":
         return _throughput(result)
+    if result.get("kind") == "precision_curves":
+        return _precision_curves(result)
     if result.get("kind") == "arena":
         return _arena(result)
     if result.get("kind") == "gan_mnist_collapse":
