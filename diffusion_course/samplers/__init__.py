@@ -19,7 +19,7 @@ Notation (CONTRIBUTING.md): ``abar_t`` = ``schedule.alpha_bar[t]``, ``alpha_t = 
 the next timestep (as in the papers); in code it is ``t_next``, and the suffix ``_next`` marks a
 coefficient there. ``sigma`` is always spelled out.
 
-One file per sampler (ddpm, ddim, dpm_solver, pf_ode, sde, langevin), the shared
+One file per sampler (ddpm, ddim, dpm_solver, pf_ode, sde, langevin; ddim_inversion runs DDIM backwards), the shared
 :class:`~diffusion_course.samplers.run.SamplerRun`, and :mod:`~diffusion_course.samplers.registry`:
 the one table of named samplers that the command line, the benchmarks and the notebooks use.
 Classifier-free guidance is a model wrapper in :mod:`diffusion_course.diffusion.guidance`;
@@ -29,6 +29,7 @@ sampling timesteps come from :mod:`diffusion_course.diffusion.spacing`.
 from __future__ import annotations
 
 from .ddim import ddim
+from .ddim_inversion import ddim_invert
 from .ddpm import VARIANCES, ddpm
 from .dpm_solver import dpm_solver_pp
 from .langevin import annealed_langevin
@@ -40,6 +41,7 @@ from .sde import reverse_sde_em
 __all__ = [
     "ddpm",
     "ddim",
+    "ddim_invert",
     "dpm_solver_pp",
     "pf_ode_euler",
     "pf_ode_heun",
