@@ -78,11 +78,11 @@ def run_gan() -> dict:
     return {"states": _state(res.generator, res.discriminator, res.ema), "losses": res.losses}
 
 
-def run_vae() -> dict:
+def run_vae(**kw) -> dict:
     """A small class-conditional VAE: the reparameterization's eps comes from the loop's generator."""
     torch.manual_seed(0)
     model = VAE(channels=(8, 8), num_res_blocks=0, latent_dim=4, num_classes=10)
-    res = train_vae(model, _images(32, 28), steps=3, batch_size=16, lr=LR, progress=False, eval_n=8)
+    res = train_vae(model, _images(32, 28), steps=3, batch_size=16, lr=LR, progress=False, eval_n=8, **kw)
     return {"states": _state(res.model, res.ema), "losses": {"vae": res.losses}}
 
 
@@ -131,6 +131,7 @@ def _worker(out: Path) -> None:
         for name in ("part.pt", "part.resume.pt"):
             shutil.copy(mine / name, out / "step3" / name)
     results["resumed"] = run_diffusion(6, checkpoint_path=mine / "part.pt", resume=True)
+    run_vae(checkpoint_path=mine / "vae.pt")  # train_vae re-saves its checkpoint with the ELBO terms: rank 0 only
     recipes.RECIPES["toy-ddpm"]["data"]["n"] = 512
     cli = ["toy-ddpm", "--steps", "4", "--batch-size", "64", "--device", "cpu", "--no-progress"]
     results["cli"] = train_cli.main([*cli, "--out", str(mine / "cli" / "toy.pt"), "--checkpoint-every", "2"])
@@ -183,7 +184,10 @@ def test_only_rank_0_writes_files(two):
         "part.resume.pt",
         "samples_0000003.png",
         "samples_0000006.png",
+        "vae.pt",
+        "vae.resume.pt",
     ]
+    assert "final_neg_elbo" in load_checkpoint(two / "rank0" / "vae.pt")[1]
 
 
 def test_a_resumed_two_process_run_equals_an_uninterrupted_one(two):

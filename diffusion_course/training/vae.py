@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from ..checkpoints import load_checkpoint, save_checkpoint
 from ..pipelines.vae import generate_vae
 from .batches import make_batches
+from .distributed import is_main
 from .loop import Every, Phase, run_loop
 from .objectives import GAUSSIAN_SIGMA, negative_elbo
 
@@ -227,7 +228,7 @@ def train_vae(
         train_seconds=round(res.seconds, 1),
         device=str(dev),
     )
-    if checkpoint_path is not None:  # add the measured terms to the checkpoint the loop wrote
+    if checkpoint_path is not None and is_main():  # add the measured terms to the checkpoint rank 0 wrote
         _, saved = load_checkpoint(checkpoint_path)
         keys = ("final_recon", "final_kl", "final_neg_elbo", "final_eval_n")
         saved.update({k: cfg[k] for k in keys})
