@@ -16,7 +16,7 @@ import argparse
 import sys
 import time
 
-from .common import Parser, command_line, positive_int, run_guarded
+from .common import Parser, add_result_options, command_line, positive_int, refuse_to_overwrite, run_guarded
 
 PROG = "python -m diffusion_course arena"
 
@@ -30,9 +30,7 @@ def _parser() -> Parser:
     p.add_argument("--batch-size", type=positive_int, default=250)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: automatic)")
-    p.add_argument("--out", required=True, help="experiment name: writes assets/results/<out>/result.json")
-    p.add_argument("--results-dir", default=None, help="folder of experiments (default: assets/results)")
-    p.add_argument("--overwrite", action="store_true")
+    add_result_options(p, required=True)
     return p
 
 
@@ -40,12 +38,10 @@ def _run(a, argv: list[str]) -> int:
     from ..checkpoints import load_pretrained, read_manifest, weights_sha256
     from ..config import device as pick_device
     from ..evaluation.arena import arena
-    from ..evaluation.results import provenance, result_path, write_result
+    from ..evaluation.results import provenance, write_result
     from ..tables import format_table
 
-    path = result_path(a.out, a.results_dir)
-    if path.exists() and not a.overwrite:
-        raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
+    refuse_to_overwrite(a.out, a.results_dir, a.overwrite)
     if a.n < 10 or a.n_slow < 10:
         raise ValueError(f"--n and --n-slow must be at least 10 (the floor needs 10 images); got {a.n}, {a.n_slow}")
     dev = pick_device(a.device)

@@ -7,7 +7,7 @@ import shlex
 import sys
 from collections.abc import Callable
 
-__all__ = ["Parser", "command_line", "run_guarded", "positive_int", "fail"]
+__all__ = ["Parser", "command_line", "run_guarded", "positive_int", "fail", "add_result_options", "refuse_to_overwrite"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -33,6 +33,24 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be an integer >= 1; got {value}")
     return value
+
+
+def add_result_options(p: argparse.ArgumentParser, required: bool = True) -> None:
+    """``--out`` (the experiment name), ``--results-dir`` and ``--overwrite``: where a command writes its result."""
+    also = "" if required else "also "
+    p.add_argument("--out", required=required, help=f"experiment name: {also}writes assets/results/<out>/result.json")
+    p.add_argument("--results-dir", default=None, help="folder of experiments (default: assets/results)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing result")
+
+
+def refuse_to_overwrite(experiment: str | None, results_dir, overwrite: bool) -> None:
+    """Raise ``FileExistsError`` when ``experiment``'s result exists and ``overwrite`` is off (None: no result)."""
+    from ..evaluation.results import result_path
+
+    if experiment:
+        path = result_path(experiment, results_dir)
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
 
 
 def command_line(command: str, argv: list[str]) -> str:

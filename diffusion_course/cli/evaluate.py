@@ -14,7 +14,7 @@ import argparse
 import sys
 import time
 
-from .common import Parser, command_line, positive_int, run_guarded
+from .common import Parser, add_result_options, command_line, positive_int, refuse_to_overwrite, run_guarded
 
 PROG = "python -m diffusion_course evaluate"
 
@@ -30,9 +30,7 @@ def _parser() -> Parser:
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: automatic)")
     p.add_argument("--n", type=positive_int, default=1000, help="samples per guidance weight")
     p.add_argument("--w", type=float, nargs="+", default=[0.0, 0.5, 1.0, 2.0, 4.0], help="guidance weights w")
-    p.add_argument("--out", default=None, help="experiment name: writes assets/results/<out>/result.json")
-    p.add_argument("--results-dir", default=None, help="folder of experiments (default: assets/results)")
-    p.add_argument("--overwrite", action="store_true")
+    add_result_options(p, required=False)
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -41,11 +39,10 @@ def _run(a, argv: list[str]) -> int:
     from ..checkpoints import load_any, weights_sha256
     from ..config import device as pick_device
     from ..evaluation.guidance import guidance_sweep
-    from ..evaluation.results import provenance, result_path, write_result
+    from ..evaluation.results import provenance, write_result
     from ..tables import format_table
 
-    if a.out and result_path(a.out, a.results_dir).exists() and not a.overwrite:
-        raise FileExistsError(f"{result_path(a.out, a.results_dir)} exists; pass --overwrite to replace it")
+    refuse_to_overwrite(a.out, a.results_dir, a.overwrite)
     dev = pick_device(a.device)
     model, config = load_any(a.checkpoint, map_location=dev)
     prov = provenance(command_line("evaluate", argv), dev, weights_sha256(a.checkpoint))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import Parser, command_line, positive_int, run_guarded
+from .common import Parser, add_result_options, command_line, positive_int, refuse_to_overwrite, run_guarded
 
 PROG = "python -m diffusion_course floors"
 
@@ -24,18 +24,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=positive_int, default=10000)
     p.add_argument("--dataset", default="mnist")
     p.add_argument("--no-cache", action="store_true")
-    p.add_argument("--out", help="experiment name: also write assets/results/<out>/result.json")
-    p.add_argument("--results-dir", default=None, help="folder of experiments (default: assets/results)")
-    p.add_argument("--overwrite", action="store_true")
+    add_result_options(p, required=False)
     a = p.parse_args(argv)
 
     def run() -> int:
         from ..evaluation.floors import corruption_ladder
-        from ..evaluation.results import provenance, result_path, write_result
+        from ..evaluation.results import provenance, write_result
         from ..tables import format_table
 
-        if a.out and result_path(a.out, a.results_dir).exists() and not a.overwrite:
-            raise FileExistsError(f"{result_path(a.out, a.results_dir)} exists; pass --overwrite to replace it")
+        refuse_to_overwrite(a.out, a.results_dir, a.overwrite)
         prov = provenance(command_line("floors", argv))
         rows = corruption_ladder(a.n, use_cache=not a.no_cache, dataset=a.dataset)
         print(format_table(rows, title=f"{a.dataset} classifier metrics, n = {a.n} (not Inception FIDs)"))

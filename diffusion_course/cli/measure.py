@@ -18,7 +18,7 @@ import argparse
 import sys
 import time
 
-from .common import Parser, command_line, positive_int, run_guarded
+from .common import Parser, add_result_options, command_line, positive_int, refuse_to_overwrite, run_guarded
 
 PROG = "python -m diffusion_course measure"
 # Generation options per family: the flags each family takes, with their defaults.
@@ -46,9 +46,7 @@ def _parser() -> Parser:
     p.add_argument("--dataset", default=None, help="dataset of the feature network (default: the checkpoint's)")
     p.add_argument("--batch-size", type=positive_int, default=500)
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: automatic)")
-    p.add_argument("--out", required=True, help="experiment name: writes assets/results/<out>/result.json")
-    p.add_argument("--results-dir", default=None, help="folder of experiments (default: assets/results)")
-    p.add_argument("--overwrite", action="store_true")
+    add_result_options(p, required=True)
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -97,12 +95,10 @@ def _run(a, argv: list[str]) -> int:
     from ..checkpoints import load_any, weights_sha256
     from ..config import device as pick_device
     from ..evaluation.measure import measure
-    from ..evaluation.results import load_average, provenance, result_path, write_result
+    from ..evaluation.results import load_average, provenance, write_result
     from ..pipelines.families import FAMILIES, RECONSTRUCTORS, family_of
 
-    path = result_path(a.out, a.results_dir)
-    if path.exists() and not a.overwrite:
-        raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
+    refuse_to_overwrite(a.out, a.results_dir, a.overwrite)
     if a.n < 10:
         raise ValueError(f"--n must be at least 10 (the real-vs-real floor needs 10 images); got {a.n}")
     dev = pick_device(a.device)
