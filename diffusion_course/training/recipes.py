@@ -358,7 +358,8 @@ RECIPES: dict[str, dict] = {
         "family": "gan",
         "description": "class-conditional DCGAN on CIFAR-10 (Radford et al. 2016): label embedding in the generator, "
         "projection discriminator (Miyato & Koyama 2018) with spectral norm at half the generator's width (a CPU "
-        "budget), hinge loss, the discriminator's learning rate 2x the generator's, generator EMA",
+        "budget), hinge loss, the discriminator's learning rate 2x the generator's, the mode-seeking term "
+        "(Mao et al. 2019; needed on MNIST), generator EMA",
         "model": {
             "class": "Generator",
             "kwargs": {"in_channels": 3, "image_size": 32, "latent_dim": 128, "width": 64, "num_classes": 10},
@@ -372,6 +373,7 @@ RECIPES: dict[str, dict] = {
         "train": {
             "loss": "hinge",
             "r1_gamma": 0.0,
+            "mode_seeking": 1.0,
             "steps": 20000,
             "batch_size": 64,
             "lr_g": 2e-4,
