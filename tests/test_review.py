@@ -329,7 +329,7 @@ def test_the_gan_questions_read_their_results_when_present_and_skip_when_absent(
             "diffusion_reference": {"classes_covered": 10},
         },
         "measure_mnist_gan": {"fid_over_floor": 3.0, "recall_pct": 40.0},
-        "gan_speed_mnist": {
+        "arena_mnist": {
             "rows": [
                 {"name": "GAN (one pass)", "ms_per_image": 0.5},
                 {"name": "pixel DDPM-1000", "ms_per_image": 5000.0},
@@ -349,8 +349,8 @@ def test_the_gan_questions_read_their_results_when_present_and_skip_when_absent(
         assert "4, 7 classes" in ns["detail"] and "10 classes" in ns["detail"] and "3.0x the floor" in ns["detail"]
         exec(q22, ns)
         assert card.entries["Q22"][1].truth == 10000 and card.entries["Q22"][1].status == "off"
-        ns["measured"] = {"gan_speed_mnist": {"rows": [{"name": "GAN (one pass)", "ms_per_image": 0.5}]}}.get
-        with pytest.raises(CitationError, match="gan_speed_mnist.*DDPM-1000"):
+        ns["measured"] = {"arena_mnist": {"rows": [{"name": "GAN (one pass)", "ms_per_image": 0.5}]}}.get
+        with pytest.raises(CitationError, match="arena_mnist.*DDPM-1000"):
             exec(q22, ns)
     finally:
         ns["measured"] = saved
