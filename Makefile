@@ -43,18 +43,19 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check diffusion_course tests benchmarks tools conftest.py
 	$(VENV)/bin/lint-imports
 
-# The whole suite: lint, unit tests, then every notebook under nbval in QUICK mode, offline.
+# The whole suite: lint, unit tests (the browser widget tests included: skipped without chromium,
+# except under CI), then every notebook under nbval in QUICK mode, offline.
 test: data lint
 	DIFFUSION_COURSE_QUICK=1 DIFFUSION_COURSE_DOWNLOAD=0 $(PY) -m pytest
 
-# The widgets in a real browser (tests/test_widgets_browser.py; needs Debian's chromium:
-# tools/install_chromium.sh). Opt-in for now; about a minute per widget notebook on 2 cores.
+# The widgets in a real browser alone (tests/test_widgets_browser.py, also part of `make test`;
+# needs Debian's chromium: tools/install_chromium.sh). About a minute per widget notebook on 2 cores.
 browser-test: data
 	tools/install_chromium.sh
 	DIFFUSION_COURSE_BROWSER=1 DIFFUSION_COURSE_DOWNLOAD=0 $(PY) -m pytest tests/test_widgets_browser.py
 
 unit: $(STAMP)
-	DIFFUSION_COURSE_QUICK=1 DIFFUSION_COURSE_DOWNLOAD=0 $(PY) -m pytest tests
+	DIFFUSION_COURSE_BROWSER=0 DIFFUSION_COURSE_QUICK=1 DIFFUSION_COURSE_DOWNLOAD=0 $(PY) -m pytest tests
 
 notebooks: data
 	DIFFUSION_COURSE_QUICK=1 DIFFUSION_COURSE_DOWNLOAD=0 $(PY) -m pytest notebooks

@@ -7,8 +7,8 @@ checks that the picture redraws without a traceback; then it opens the notebook 
 shows as a Voilà app and does the same there. Screenshots of what failed are kept in the pytest
 temporary folder printed in the failure message.
 
-They run when ``DIFFUSION_COURSE_BROWSER=1`` (``make browser-test``): opt-in until every widget
-notebook passes them, then ``.ci/run`` turns them on. Without chromium or playwright they are
+They are part of ``make test`` (``.ci/run`` installs chromium first); ``DIFFUSION_COURSE_BROWSER=0``
+leaves them out (``make unit`` does, to stay fast). Without chromium or playwright they are
 skipped, with the command that enables them; under CI (``CI`` set) they fail instead, because a
 skipped browser test would let a broken widget land.
 """
@@ -79,8 +79,8 @@ def _run(command: list[str]) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def browser_check(tmp_path_factory):
-    if os.environ.get("DIFFUSION_COURSE_BROWSER") != "1":
-        pytest.skip("browser widget tests are opt-in for now: `make browser-test` (DIFFUSION_COURSE_BROWSER=1)")
+    if os.environ.get("DIFFUSION_COURSE_BROWSER") == "0":
+        pytest.skip("browser widget tests left out (DIFFUSION_COURSE_BROWSER=0); `make browser-test` runs them")
     reasons = _why_not()
     if reasons:
         message = (
