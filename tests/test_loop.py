@@ -166,3 +166,20 @@ def test_the_classifier_trains_through_the_same_loop_deterministically():
     assert [line.split(":")[0] for line in logs] == ["epoch 1/2", "epoch 2/2"]
     assert acc_a == acc_b and all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
     assert acc_a > 0.5  # 20 steps on 640 digits: far above chance (0.1)
+
+
+def test_guard_explosion_test_and_a_loss_that_touches_zero():
+    from diffusion_course.training.guard import DivergenceGuard
+
+    def feed(losses):
+        guard = DivergenceGuard()
+        for step, value in enumerate(losses):
+            guard.check(step, value, True, 1e-4, "d")
+
+    # a hinge discriminator's loss: down to 1e-5, back up to 0.07 (the collapse benchmark's false alarm)
+    feed([1.0] * 10 + [1e-5] * 60 + [0.07] * 60)
+    # a real explosion from a small best still fires, and so does one from an ordinary best
+    with pytest.raises(TrainingDivergedError, match="over 1000x its best .* \\(and over 10\\)"):
+        feed([1.0] * 10 + [1e-5] * 60 + [50.0] * 60)
+    with pytest.raises(TrainingDivergedError, match="over 1000x its best 0.1"):
+        feed([0.1] * 60 + [1e4] * 60)

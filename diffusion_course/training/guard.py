@@ -23,11 +23,14 @@ class DivergenceGuard:
     """NaN / explosion guard: raise when a loss is not finite or the smoothed loss grows 1000x.
 
     The explosion test needs a positive best loss (losses that go negative, as a GAN's generator
-    loss can, are checked for finiteness only). One guard per phase.
+    loss can, are checked for finiteness only), and measures growth from ``max(best, floor)``: a
+    loss that touches zero and comes back to a small value (a hinge discriminator's, at 1e-5 then
+    0.07) has not exploded, so an explosion must also pass ``factor * floor`` (10 by default).
+    One guard per phase.
     """
 
-    def __init__(self, factor: float = 1e3, beta: float = 0.9, patience: int = 20) -> None:
-        self.factor, self.beta, self.patience = factor, beta, patience
+    def __init__(self, factor: float = 1e3, beta: float = 0.9, patience: int = 20, floor: float = 1e-2) -> None:
+        self.factor, self.beta, self.patience, self.floor = factor, beta, patience, floor
         self.smooth, self.best, self.n = None, math.inf, 0
 
     def check(self, step: int, loss: float, grad_finite: bool, lr: float, phase: str | None = None) -> None:
@@ -41,11 +44,12 @@ class DivergenceGuard:
             )
         self.smooth = loss if self.smooth is None else self.beta * self.smooth + (1 - self.beta) * loss
         self.n += 1
-        if self.n > self.patience and self.best > 0 and self.smooth > self.factor * self.best:
+        if self.n > self.patience and self.best > 0 and self.smooth > self.factor * max(self.best, self.floor):
             raise TrainingDivergedError(
                 step,
                 loss,
-                f"smoothed loss {self.smooth:.3g} is over {self.factor:g}x its best {self.best:.3g}",
+                f"smoothed loss {self.smooth:.3g} is over {self.factor:g}x its best {self.best:.3g}"
+                + (f" (and over {self.factor * self.floor:g})" if self.best < self.floor else ""),
                 lr,
                 phase,
             )
