@@ -155,3 +155,19 @@ def test_mistakes_are_one_line_and_status_2(argv, message, capsys, tmp_path):
     code, out = _run(argv + ["--results-dir", str(tmp_path)], capsys)
     assert code == 2 and message in out.err and len(out.err.strip().splitlines()) == 1, out.err
     assert not any(tmp_path.iterdir())
+
+
+def test_the_command_resumes_from_its_sample_cache(tmp_path, capsys):
+    """--cache: a second run (another experiment name) reuses every chunk and reports the same numbers."""
+    ckpt = save_checkpoint(tmp_path / "tiny.pt", tiny_unet(), CONFIG, half=False)
+    base = ["measure", str(ckpt), "--n", "10", "--steps", "2", "--device", "cpu", "--no-progress"]
+    base += ["--cache", str(tmp_path / "cache"), "--chunk", "4", "--results-dir", str(tmp_path / "results")]
+    for name in ("first", "second"):
+        code, out = _run(base + ["--out", name], capsys)
+        assert code == 0, out.err
+    first, second = read_result("first", tmp_path / "results"), read_result("second", tmp_path / "results")
+    assert first["chunks"]["chunks"] == 3 and first["chunks"]["reused_from_earlier_runs"] == 0
+    assert second["chunks"]["reused_from_earlier_runs"] == 3
+    assert second["mnist_classifier_fid"] == first["mnist_classifier_fid"]
+    code, out = _run(base + ["--out", "third", "--seed", "5"], capsys)
+    assert code == 2 and "another request" in out.err and len(out.err.strip().splitlines()) == 1

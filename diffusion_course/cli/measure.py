@@ -10,6 +10,14 @@ spread), wall milliseconds per image and network evaluations per image; a model 
 encode/decode also gets its reconstructions measured. ``--sampler``, ``--steps`` and ``--w``
 apply to diffusion checkpoints (defaults: ddim, 50, 0.5), ``--temperature`` to VAE checkpoints
 (default 1). ``--out`` names the experiment folder under ``assets/results`` (or ``--results-dir``).
+
+A long measurement (DDPM-1000 on hundreds of images is hours on a CPU) can be cut into pieces:
+``--cache DIR`` draws the images in chunks of ``--chunk`` (default 50) saved in DIR; run the same
+command again after an interruption and it reuses the chunks already drawn. The time per image
+then sums the chunks' own times, and the result records each chunk's load average.
+
+    python -m diffusion_course measure mnist-ddpm --n 500 --sampler ddpm --steps 1000 \\
+        --cache runs/cache/mnist_ddpm1000 --device cpu --out measure_mnist_ddpm1000
 """
 
 from __future__ import annotations
@@ -46,6 +54,8 @@ def _parser() -> Parser:
     p.add_argument("--dataset", default=None, help="dataset of the feature network (default: the checkpoint's)")
     p.add_argument("--batch-size", type=positive_int, default=500)
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: automatic)")
+    p.add_argument("--cache", default=None, help="folder of sample chunks: resume an interrupted measurement")
+    p.add_argument("--chunk", type=positive_int, default=50, help="images per cached chunk (default 50)")
     add_result_options(p, required=True)
     p.add_argument("--no-progress", action="store_true")
     return p
@@ -118,6 +128,8 @@ def _run(a, argv: list[str]) -> int:
         seed=a.seed,
         batch_size=a.batch_size,
         progress=not a.no_progress,
+        cache=a.cache,
+        chunk=a.chunk,
         **opts,
     )
     # the provenance's load average is read at the start; the end one shows whether the cores were shared meanwhile

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -30,6 +31,7 @@ from ..pipelines.families import FAMILIES, family_of, generate_any, reconstructo
 from ..pipelines.generate import balanced_labels
 from . import floors, image_metrics
 from .features import real_images
+from .sample_cache import draw_in_chunks, weights_fingerprint
 from .sharpness import sharpness
 
 __all__ = ["measure", "network_evaluations", "psnr"]
@@ -110,6 +112,16 @@ def _reconstructions(
     }
 
 
+def _chunk_note(timing: dict, chunk: int) -> dict:
+    """How a cached measurement was drawn: chunks, how many came from earlier runs, their load averages."""
+    return {
+        "chunk_size": chunk,
+        "chunks": timing["chunks"],
+        "reused_from_earlier_runs": timing["chunks_reused"],
+        "load_averages": timing["load_averages"],
+    }
+
+
 def measure(
     model: nn.Module,
     config: dict,
@@ -119,6 +131,8 @@ def measure(
     seed: int = 0,
     batch_size: int = 500,
     progress: bool = False,
+    cache: str | Path | None = None,
+    chunk: int = 50,
     **options,
 ) -> dict:
     """Measure a checkpoint of any family with the course's common instruments; returns a dict (no IO).
@@ -128,7 +142,10 @@ def measure(
     generator (diffusion: ``sampler``, ``steps``, ``w``, ...). ``dataset`` defaults to the
     config's ``data.name``, else ``"mnist"``. Timing is wall clock on the model's device after a
     warm-up of :data:`WARMUP_IMAGES` images; read it with the load average the result file
-    records. See the module docstring for the fields.
+    records. With ``cache`` (a folder), the images are drawn in chunks of ``chunk`` that are saved
+    there and reused by the next call (:func:`~.sample_cache.draw_in_chunks`), so an interrupted
+    long measurement resumes; the time per image then sums the chunks' own times. See the module
+    docstring for the fields.
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 10:
         raise ValueError(f"n must be an int >= 10 (the real-vs-real floor needs 10 images); got {n!r}")
@@ -143,14 +160,23 @@ def measure(
     labels = balanced_labels(n, classes) if classes else None
     nfe, nfe_note = network_evaluations(family, model, labels is not None, options)
 
-    def draw(count: int) -> Tensor:
-        y = None if labels is None else labels[:count]
-        return generate_any(model, config, y, count, seed=seed, batch_size=batch_size, progress=progress, **options)
+    def draw(first: int, count: int) -> Tensor:
+        y = None if labels is None else labels[first : first + count]
+        return generate_any(
+            model, config, y, count, seed=seed, first=first, batch_size=batch_size, progress=progress, **options
+        )
 
-    draw(min(n, WARMUP_IMAGES))
-    t0 = time.perf_counter()
-    x = draw(n)
-    secs = time.perf_counter() - t0
+    timing = {}
+    if cache is None:
+        draw(0, min(n, WARMUP_IMAGES))
+        t0 = time.perf_counter()
+        x = draw(0, n)
+        secs = time.perf_counter() - t0
+    else:
+        key = {"weights": weights_fingerprint(model), "family": family, "seed": seed, "options": options}
+        key["labels"] = "balanced" if labels is not None else None
+        x, timing = draw_in_chunks(draw, n, cache, key, chunk=chunk)
+        secs = timing["seconds"]
 
     floor = floors.real_floor(n, dataset=dataset)
     fid = f"{dataset}_classifier_fid"
@@ -165,6 +191,7 @@ def measure(
         "conditional": labels is not None,
         "ms_per_image": round(1000 * secs / n, 2),
         "generate_seconds": round(secs, 1),
+        **({"chunks": _chunk_note(timing, chunk)} if timing else {}),
         "network_evaluations_per_image": nfe,
         "network_evaluations_counted": nfe_note,
         "class_accuracy_pct": r.get("class_accuracy_pct"),

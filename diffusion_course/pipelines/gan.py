@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from ..diffusion.seeds import PerImageGenerator
-from .request import check_request
+from .request import check_first, check_request
 
 __all__ = ["generate_gan"]
 
@@ -28,6 +28,7 @@ def generate_gan(
     batch_size: int = 500,
     progress: bool = True,
     truncation: float = 1.0,
+    first: int = 0,
 ) -> Tensor:
     """Draw ``n`` GAN samples: ``G(truncation * z, y)`` with ``z ~ N(0, I)``; images in [-1, 1] on the CPU.
 
@@ -36,6 +37,7 @@ def generate_gan(
     """
     if not truncation >= 0:
         raise ValueError(f"truncation must be >= 0; got {truncation}")
+    check_first(first)
     labels = check_request(model, labels, n, batch_size, "generator")
     model.eval()
     dev = next(model.parameters()).device
@@ -47,7 +49,9 @@ def generate_gan(
     out = []
     for start in range(0, n, batch_size):
         idx = range(start, min(n, start + batch_size))
-        z = truncation * PerImageGenerator(seed, idx).randn((len(idx), *model.latent_shape))
+        z = truncation * PerImageGenerator(seed, range(first + idx.start, first + idx.stop)).randn(
+            (len(idx), *model.latent_shape)
+        )
         y = None if labels is None else labels[idx.start : idx.stop].to(dev)
         out.append(model(z.to(dev), y).float().clamp(-1, 1).cpu())
         if bar is not None:

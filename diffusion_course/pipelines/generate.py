@@ -19,6 +19,7 @@ from ..diffusion.guidance import guided, scale_of
 from ..diffusion.schedules import NoiseSchedule, schedule_from_config
 from ..diffusion.seeds import PerImageGenerator
 from ..samplers.registry import SAMPLERS, get_sampler
+from .request import check_first
 
 __all__ = ["Pipeline", "pipeline_from_checkpoint", "generate", "balanced_labels"]
 
@@ -103,12 +104,15 @@ def generate(
     spacing: str = "trailing",
     progress: bool = True,
     decoder: Callable[[Tensor], Tensor] | None = None,
+    first: int = 0,
 ) -> Tensor:
     """Draw ``n`` images; ``labels`` (n,) for class-conditional samples, None for unconditional ones.
 
     Conditional samples use classifier-free guidance with weight ``w`` (Ho & Salimans 2022;
     scale ``1 + w``); unconditional samples feed the null label. ``sampler`` is a name of the
-    sampler registry (``eta`` overrides DDIM's). Image ``i`` depends only on ``(seed, i)``.
+    sampler registry (``eta`` overrides DDIM's). Image ``i`` depends only on ``(seed, i)``; ``first``
+    numbers the images from ``first`` on (images ``first .. first + n - 1`` of the run ``seed``), so a
+    long run can be drawn in pieces.
     Returns images in [-1, 1] on the CPU.
     """
     pipe = model if isinstance(model, Pipeline) else pipeline_from_checkpoint(model, config or {}, decoder)
@@ -120,6 +124,7 @@ def generate(
         raise ValueError(f"labels must hold one label per image ({n}); got {len(labels)}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+    check_first(first)
     pipe.model.eval()
     dev = next(pipe.model.parameters()).device
     ts = pipe.schedule.timesteps(steps, spacing)
@@ -134,7 +139,7 @@ def generate(
     out = []
     for start in range(0, n, batch_size):
         idx = range(start, min(n, start + batch_size))
-        g = PerImageGenerator(seed, idx)
+        g = PerImageGenerator(seed, range(first + idx.start, first + idx.stop))
         x_T = g.randn((len(idx), *pipe.shape)).to(dev)
         fn = _denoiser(pipe, None if labels is None else labels[idx.start : idx.stop], w, dev)
         x = run(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-__all__ = ["check_request"]
+__all__ = ["check_first", "check_request"]
 
 
 def check_request(model: nn.Module, labels: Tensor | None, n: int, batch_size: int, what: str) -> Tensor | None:
@@ -28,3 +28,9 @@ def check_request(model: nn.Module, labels: Tensor | None, n: int, batch_size: i
     if labels.shape != (n,):
         raise ValueError(f"labels must hold one label per image ({n}); got shape {tuple(labels.shape)}")
     return labels
+
+
+def check_first(first: int) -> None:
+    """Check ``first``, the index of a request's first image in its run (a generator's ``first=``)."""
+    if isinstance(first, bool) or not isinstance(first, int) or first < 0:
+        raise ValueError(f"first (the index of the first image) must be an int >= 0; got {first!r}")

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from ..diffusion.seeds import PerImageGenerator
-from .request import check_request
+from .request import check_first, check_request
 
 __all__ = ["generate_vae", "reconstruct"]
 
@@ -29,6 +29,7 @@ def generate_vae(
     batch_size: int = 500,
     progress: bool = True,
     temperature: float = 1.0,
+    first: int = 0,
 ) -> Tensor:
     """Draw ``n`` VAE samples (Kingma & Welling 2014): ``z = temperature * eps``, ``eps ~ N(0, I)``, decoded.
 
@@ -39,6 +40,7 @@ def generate_vae(
     """
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0; got {temperature}")
+    check_first(first)
     labels = check_request(model, labels, n, batch_size, "VAE")
     model.eval()
     dev = next(model.parameters()).device
@@ -50,7 +52,9 @@ def generate_vae(
     out = []
     for start in range(0, n, batch_size):
         idx = range(start, min(n, start + batch_size))
-        z = temperature * PerImageGenerator(seed, idx).randn((len(idx), *model.latent_shape))
+        z = temperature * PerImageGenerator(seed, range(first + idx.start, first + idx.stop)).randn(
+            (len(idx), *model.latent_shape)
+        )
         y = None if labels is None else labels[idx.start : idx.stop].to(dev)
         out.append(model.sample_images(z.to(dev), y).float().cpu())
         if bar is not None:
