@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["round_sig", "format_table"]
+__all__ = ["round_sig", "format_table", "side_by_side"]
 
 
 def round_sig(x: float, digits: int = 3) -> float:
@@ -25,3 +25,32 @@ def format_table(rows: dict | list[dict], title: str | None = None) -> str:
     line = lambda vals: "  ".join(v.rjust(w) for v, w in zip(vals, widths))  # noqa: E731
     out = [line(cols), line(["-" * w for w in widths])] + [line(row) for row in cells]
     return "\n".join(([title] if title else []) + out)
+
+
+def side_by_side(tables: dict[str, list[dict]], key: tuple[str, ...], fields: dict[str, str]) -> list[dict]:
+    """Join several tables on ``key``: one row per key value, one column per (field, table).
+
+    ``tables`` maps a label to its rows; ``fields`` maps a column name to the row field it reads.
+    Columns are named ``"<column> <label>"``; a key missing from a table leaves its cells blank
+    (``""``). Rows keep the order in which their key first appears, table by table.
+    """
+    order: list[tuple] = []
+    index: dict[str, dict[tuple, dict]] = {}
+    for label, rows in tables.items():
+        index[label] = {}
+        for row in rows:
+            k = tuple(row[f] for f in key)
+            index[label][k] = row
+            if k not in order:
+                order.append(k)
+    return [
+        {
+            **dict(zip(key, k)),
+            **{
+                f"{col} {label}": index[label][k][field] if k in index[label] else ""
+                for col, field in fields.items()
+                for label in tables
+            },
+        }
+        for k in order
+    ]
