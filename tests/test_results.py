@@ -84,6 +84,8 @@ def test_the_table_reads_the_numbers_from_the_files(tmp_path):
     row = next(line for line in table.splitlines() if line.startswith("| `mnist_guidance`"))
     for r in guidance["rows"]:
         assert f"w = {r['w']:g}: {r['class_accuracy_pct']:g}% / {r['fid_over_floor']:g}x" in row
+    old = next(line for line in table.splitlines() if line.startswith("| `bench_mnist_gpu`"))
+    assert "(weights: these are the first shipped mnist-ddpm" in old and "(weights:" not in row
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{report.BEGIN}\nstale\n{report.END}\noutro\n")
     assert not report.update_readme(readme, check=True)

@@ -308,8 +308,10 @@ def render_table(root: str | Path | None = None) -> str:
         )
     for exp in list_results(root):
         r = read_result(exp, root)
+        note = f" (weights: {r['weights_note']})" if r.get("weights_note") else ""  # not the shipped ones
         lines.append(
-            f"| `{exp}` | `{_cell(r.get('reproduce') or r['command'])}` | {_cell(headline(r))} | {_cell(_where(r))} |"
+            f"| `{exp}` | `{_cell(r.get('reproduce') or r['command'])}` | {_cell(headline(r) + note)} "
+            f"| {_cell(_where(r))} |"
         )
     return "\n".join(lines + ["", END])
 
