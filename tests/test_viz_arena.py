@@ -56,3 +56,16 @@ def test_plot_trilemma_puts_one_point_per_row_on_log_axes():
     assert sizes[0] > sizes[1]  # more recall, larger marker
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["slow", "fast"]
     plt.close(ax.figure)
+
+
+def test_plot_trilemma_draws_a_row_at_another_n_hollow_and_says_so():
+    rows = [
+        {"name": "a", "fid_over_floor": 1.5, "ms_per_image": 500.0, "recall_pct": 80.0, "n": 1000},
+        {"name": "b", "fid_over_floor": 2.0, "ms_per_image": 1.0, "recall_pct": 70.0, "n": 1000},
+        {"name": "slow", "fid_over_floor": 1.0, "ms_per_image": 9000.0, "recall_pct": 80.0, "n": 100},
+    ]
+    ax = plot_trilemma(rows)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["a", "b", "slow (n = 100: not comparable)"]
+    assert ax.collections[0].get_facecolors()[0][3] > 0 and len(ax.collections[2].get_facecolors()) == 0
+    plt.close(ax.figure)

@@ -99,14 +99,24 @@ def plot_panels(panels: list[dict], nrow: int = 4, size: float = 2.2, suptitle: 
 def plot_trilemma(rows: list[dict], ax=None, title: str | None = None):
     """Quality against speed: ``fid_over_floor`` over ``ms_per_image`` on log axes; marker area grows with recall.
 
-    ``rows`` are arena rows (``name``, ``fid_over_floor``, ``ms_per_image``, ``recall_pct``). Lower
-    left is fast and close to real data; a large marker covers more of the real data.
+    ``rows`` are arena rows (``name``, ``fid_over_floor``, ``ms_per_image``, ``recall_pct``, optionally
+    ``n``). Lower left is fast and close to real data; a large marker covers more of the real data.
+    A row measured on another number of images than most rows (the arena's DDPM-1000) is drawn
+    hollow and its label says its ``n``: FID and the floor both depend on ``n``, so its ratio is not
+    comparable with the others.
     """
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
-    for r in rows:
+    sizes = [r.get("n") for r in rows]
+    usual = max(set(sizes), key=sizes.count)
+    for k, r in enumerate(rows):
         area = 20 + 4 * max(float(r["recall_pct"]), 0.0)
-        ax.scatter(r["ms_per_image"], r["fid_over_floor"], s=area, alpha=0.6, label=r["name"])
+        color = f"C{k % 10}"
+        if r.get("n") == usual:
+            ax.scatter(r["ms_per_image"], r["fid_over_floor"], s=area, alpha=0.6, color=color, label=r["name"])
+        else:
+            label = f"{r['name']} (n = {r.get('n')}: not comparable)"
+            ax.scatter(r["ms_per_image"], r["fid_over_floor"], s=area, facecolors="none", edgecolors=color, label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.axhline(1.0, color="gray", lw=0.8, ls="--")
