@@ -7,4 +7,5 @@
 - :mod:`.parameterization`: converting eps / x0 / v / score predictions into each other.
 - :mod:`.losses`: the diffusion objective and its weightings across noise levels.
 - :mod:`.guidance`: classifier-free guidance as a model wrapper.
+- :mod:`.vlb`: DDPM's variational bound (L_T, the KL terms, L_0) and its weights on the eps error.
 """
