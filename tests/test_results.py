@@ -94,3 +94,10 @@ def test_the_table_reads_the_numbers_from_the_files(tmp_path):
     (tmp_path / "plain.md").write_text("no markers")
     with pytest.raises(ValueError, match="no generated block"):
         report.update_readme(tmp_path / "plain.md")
+
+
+def test_the_param_stability_headline_reads_every_cell_of_the_summary():
+    r = read_result("param_stability_sweep")
+    line = report.headline(r)
+    for x in r["summary"]:
+        assert f"{x['target']} lr {x['lr']:g}: DDIM-50 W2 {x['w2_ddim_mean']:g} +- {x['w2_ddim_std']:g}" in line

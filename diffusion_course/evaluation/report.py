@@ -239,10 +239,21 @@ def _precision_curves(r: dict) -> str:
     )
 
 
+def _param_stability(r: dict) -> str:
+    parts = [
+        f"{x['target']} lr {x['lr']:g}: DDIM-50 W2 {x['w2_ddim_mean']:g} +- {x['w2_ddim_std']:g}, "
+        f"grad CV over t {x['grad_cv_final_mean']:g}, diverged {x['diverged']}/{x['runs']}"
+        for x in r["summary"]
+    ]
+    return f"2-D ring, {r['steps']} steps x {r['batch_size']}, {len(r['seeds'])} seeds per cell: " + "; ".join(parts)
+
+
 def headline(result: dict) -> str:
     """The few numbers of a result that the README shows, read from the file."""
     if result.get("kind") == "toy_stability":
         return _toy_stability(result)
+    if result.get("kind") == "param_stability":
+        return _param_stability(result)
     if result.get("kind") == "train_throughput":
         return _throughput(result)
     if result.get("kind") == "precision_curves":
