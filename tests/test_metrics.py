@@ -96,6 +96,26 @@ def test_evaluate_2d_reports_rounded_numbers_and_detects_collapse(ring):
     assert "sliced_w2" in tables.format_table(good)
 
 
+def test_escaped_flags_exactly_the_far_and_non_finite_points_and_follows_the_gaussian_tail(ring):
+    x = _draw(ring, 1000, 0)
+    assert not metrics.escaped(x, 4.0).any()  # the ring (radius 2, std 0.15) stays well inside 4
+    far = x.clone()
+    far[[3, 500]] = torch.tensor([[40.0, 0.0], [-3.0, 3.0]], dtype=far.dtype)  # |x| = 40 and 4.24: both beyond 4
+    far[7, 1] = float("nan")
+    far[9, 0] = float("inf")
+    assert metrics.escaped(far, 4.0).nonzero().flatten().tolist() == [3, 7, 9, 500]
+    assert metrics.escaped(far, 4.3).nonzero().flatten().tolist() == [3, 7, 9]  # a norm, not the box [-4, 4]^2
+    # for N(0, I) in 2-D, |x|^2 is chi-square with 2 dof: P(|x| > r) = exp(-r^2 / 2)
+    z = torch.randn(200_000, 2, generator=torch.Generator().manual_seed(0))
+    for r in (1.0, 2.0, 3.0):
+        assert metrics.escaped(z, r).double().mean().item() == pytest.approx(math.exp(-(r**2) / 2), rel=0.05)
+    for bad in (0.0, -1.0, float("inf")):
+        with pytest.raises(ValueError, match="radius"):
+            metrics.escaped(x, bad)
+    with pytest.raises(ValueError, match="point cloud"):
+        metrics.escaped(x[:, 0], 4.0)
+
+
 def test_round_sig_and_bad_inputs():
     assert tables.round_sig(123456) == 123000 and tables.round_sig(0.0012345) == 0.00123
     with pytest.raises(ValueError, match="same dimension"):

@@ -4,6 +4,7 @@
 - ``wasserstein2_exact``: exact W2 between two equal-size point clouds (optimal assignment);
 - ``mmd_rbf``: unbiased multi-bandwidth RBF-kernel MMD^2 (Gretton et al. 2012);
 - ``mixture_log_likelihood`` and ``mode_coverage``: against a known Gaussian mixture;
+- ``escaped``: which samples a sampler flung far from the data (or to NaN);
 - ``evaluate_2d``: all of them in one small table of rounded numbers.
 
 Every distance is 0 for identical distributions; on finite samples the "real-vs-real floor"
@@ -121,6 +122,20 @@ def mmd_rbf(a: Any, b: Any, bandwidths: Any = None) -> float:
     k_bb = (_kernel_sum(b, b, gammas) - m * k) / (m * (m - 1))
     k_ab = _kernel_sum(a, b, gammas) / (n * m)
     return float((k_aa + k_bb - 2 * k_ab) / k)
+
+
+def escaped(x: Any, radius: float) -> torch.Tensor:
+    """Escaped samples: a boolean mask (N,) of the points further than ``radius`` from the origin
+    (Euclidean norm) or not finite, so that a diverged sampler's NaN or inf counts as escaped;
+    ``.sum()`` counts them. The sliced W2 averages squared distances, so a handful of such points
+    can dominate it: count them separately."""
+    x = torch.as_tensor(x).detach().to("cpu", _F64)
+    if x.ndim != 2:
+        raise ValueError(f"x must be a (N, D) point cloud, got shape {tuple(x.shape)}")
+    if not (isinstance(radius, (int, float)) and math.isfinite(radius) and radius > 0):
+        raise ValueError(f"radius must be a positive number, got {radius!r}")
+    finite = torch.isfinite(x).all(dim=1)
+    return ~finite | (x.nan_to_num(0.0, 0.0, 0.0).norm(dim=1) > radius)
 
 
 # ----------------------------------------------------------------------------- mixtures
