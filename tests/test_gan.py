@@ -240,3 +240,39 @@ def test_mode_seeking_penalty_is_the_inverse_image_to_latent_distance_ratio():
     assert mode_seeking_penalty(fake, fake2, z, z2).item() == pytest.approx(1 / (0.25 / 0.5), rel=1e-4)
     # a generator that ignores z: the same image for both latents is penalised by 1 / eps
     assert mode_seeking_penalty(fake, fake.clone(), z, z2, eps=1e-3).item() == pytest.approx(1e3)
+
+
+def test_the_auxiliary_classifier_shares_one_pass_with_the_projection_score():
+    torch.manual_seed(0)
+    d = Discriminator(1, 28, width=8, num_classes=10, aux_classifier=True)
+    x, y = torch.randn(5, 1, 28, 28), torch.arange(5)
+    score, classes = d.score_and_classes(x, y)
+    assert classes.shape == (5, 10)
+    torch.testing.assert_close(score, d(x, y))
+    with pytest.raises(ValueError, match="needs num_classes"):
+        Discriminator(1, 28, width=8, aux_classifier=True)
+    with pytest.raises(ValueError, match="no auxiliary classifier"):
+        Discriminator(1, 28, width=8, num_classes=10).score_and_classes(x, y)
+
+
+def test_ac_gan_refuses_a_discriminator_without_a_class_head():
+    g = Generator(1, 28, latent_dim=8, width=8, num_classes=10)
+    d = Discriminator(1, 28, width=8, num_classes=10)
+    data = (torch.randn(16, 1, 28, 28), torch.randint(0, 10, (16,)))
+    with pytest.raises(ValueError, match="aux_classifier=True"):
+        train_gan(g, d, data, aux_weight=1.0, steps=1, batch_size=8, progress=False)
+
+
+def test_ac_gan_training_teaches_the_discriminator_to_classify_real_images():
+    # each class is a constant image at its own grey level: a head that learns reads the label off
+    torch.manual_seed(0)
+    y = torch.arange(10).repeat(32)
+    x = (y.float() / 4.5 - 1.0).view(-1, 1, 1, 1).expand(-1, 1, 28, 28).contiguous()
+    g = Generator(1, 28, latent_dim=8, width=8, num_classes=10)
+    d = Discriminator(1, 28, width=8, num_classes=10, aux_classifier=True)
+    with torch.no_grad():
+        before = (d.score_and_classes(x, y)[1].argmax(1) == y).float().mean().item()
+    train_gan(g, d, (x, y), aux_weight=1.0, steps=60, batch_size=64, lr_d=3e-3, progress=False)
+    with torch.no_grad():
+        after = (d.score_and_classes(x, y)[1].argmax(1) == y).float().mean().item()
+    assert before < 0.3 and after > 0.6, (before, after)

@@ -12,7 +12,9 @@
   discriminator judged texture, not shape, and the generator learned a dotted texture.)
   Class-conditional by projection (Miyato & Koyama 2018): the logit gains ``<embed(y), h>``.
   ``spectral_norm=True`` wraps every layer in spectral normalisation (Miyato et al. 2018), which
-  bounds each layer's largest singular value near 1.
+  bounds each layer's largest singular value near 1. ``aux_classifier=True`` adds the auxiliary
+  classifier of AC-GAN (Odena et al. 2017): a linear head on the same summed features that
+  predicts the class (:meth:`Discriminator.score_and_classes`).
 - :class:`MLPGenerator`, :class:`MLPDiscriminator`: the same roles for points in the plane.
 
 Networks only: losses are in :mod:`diffusion_course.training.objectives`, training in
@@ -105,15 +107,19 @@ class Discriminator(nn.Module):
         width: int = 64,
         num_classes: int | None = None,
         spectral_norm: bool = False,
+        aux_classifier: bool = False,
     ) -> None:
         super().__init__()
         r, stages = _check_image(in_channels, image_size)
+        if aux_classifier and not num_classes:
+            raise ValueError("aux_classifier=True needs num_classes (the classes the head predicts)")
         self.config = {
             "in_channels": in_channels,
             "image_size": image_size,
             "width": width,
             "num_classes": num_classes,
             "spectral_norm": spectral_norm,
+            "aux_classifier": aux_classifier,
         }
         self.in_channels, self.image_size, self.num_classes = in_channels, image_size, num_classes
         wrap = _sn if spectral_norm else (lambda m: m)
@@ -129,6 +135,7 @@ class Discriminator(nn.Module):
         self.num_features = c
         self.head = wrap(nn.Linear(c, 1))
         self.embed = wrap(nn.Embedding(num_classes, c)) if num_classes else None
+        self.classifier = nn.Linear(c, num_classes) if aux_classifier else None
 
     def features(self, x: Tensor) -> Tensor:
         """The globally summed last feature map ``(B, num_features)``."""
@@ -137,13 +144,22 @@ class Discriminator(nn.Module):
             raise ValueError(f"expected images of shape (B, {', '.join(map(str, want))}); got {tuple(x.shape)}")
         return self.last(self.body(x)).sum(dim=(2, 3))
 
-    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        y = _labels(y, self.num_classes, x.shape[0])
-        h = self.features(x)
+    def _score(self, h: Tensor, y: Tensor | None) -> Tensor:
         out = self.head(h).squeeze(1)
         if y is not None:
             out = out + (self.embed(y.to(h.device)) * h).sum(1)
         return out
+
+    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        return self._score(self.features(x), _labels(y, self.num_classes, x.shape[0]))
+
+    def score_and_classes(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """AC-GAN (Odena et al. 2017): the real/fake logit ``(B,)`` and the class logits ``(B, K)``
+        from one pass (needs ``aux_classifier=True``)."""
+        if self.classifier is None:
+            raise ValueError("this discriminator has no auxiliary classifier; build it with aux_classifier=True")
+        h = self.features(x)
+        return self._score(h, _labels(y, self.num_classes, x.shape[0])), self.classifier(h)
 
 
 def _mlp(d_in: int, hidden: int, depth: int, d_out: int, act: type[nn.Module]) -> nn.Sequential:

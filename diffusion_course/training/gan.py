@@ -7,7 +7,9 @@ guard per phase, progress, and exact resume of both networks and both optimizers
 ``z`` and the fake labels come from the loop's seeded generator. The options a notebook
 measures are switches: the loss (``minimax``, ``non_saturating``, ``hinge``), the R1 penalty
 weight ``r1_gamma`` (Mescheder et al. 2018), the mode-seeking weight ``mode_seeking`` (Mao et al.
-2019) and spectral norm (a discriminator option, set on
+2019), the auxiliary-classifier weight ``aux_weight`` (Odena et al. 2017, AC-GAN: the
+discriminator learns to classify real images, and the generator is rewarded when its fakes are
+classified as their requested label) and spectral norm (a discriminator option, set on
 the network).
 """
 
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..pipelines.gan import generate_gan
@@ -60,6 +63,7 @@ def gan_phases(
     loss: str = "non_saturating",
     r1_gamma: float = 0.0,
     mode_seeking: float = 0.0,
+    aux_weight: float = 0.0,
     device: torch.device | None = None,
 ) -> list[Phase]:
     """The discriminator's phase, then the generator's, as loop phases (noise from ``generator_rng``)."""
@@ -68,6 +72,11 @@ def gan_phases(
     dev = device or next(generator.parameters()).device
     k = generator.latent_shape[0]
     conditional = getattr(generator, "num_classes", None) is not None
+    if aux_weight > 0 and (not conditional or getattr(discriminator, "classifier", None) is None):
+        raise ValueError(
+            "aux_weight > 0 (AC-GAN) needs a class-conditional generator and a discriminator built with "
+            "aux_classifier=True"
+        )
 
     def noise(n: int) -> Tensor:
         return torch.randn(n, k, generator=generator_rng).to(dev)
@@ -82,8 +91,13 @@ def gan_phases(
             fake = generator(noise(x.shape[0]), y)
         if r1_gamma > 0:
             x = x.detach().requires_grad_(True)
-        real_logits = discriminator(x, y)
-        out = discriminator_loss(loss, real_logits, discriminator(fake, y))
+        if aux_weight > 0:  # the class head learns on real images only (fakes would teach it their errors)
+            real_logits, real_classes = discriminator.score_and_classes(x, y)
+            out = discriminator_loss(loss, real_logits, discriminator(fake, y))
+            out = out + aux_weight * F.cross_entropy(real_classes, y)
+        else:
+            real_logits = discriminator(x, y)
+            out = discriminator_loss(loss, real_logits, discriminator(fake, y))
         if r1_gamma > 0:
             out = out + 0.5 * r1_gamma * r1_penalty(real_logits, x)
         return out
@@ -93,7 +107,11 @@ def gan_phases(
         y = labels(y)
         z = noise(x.shape[0])
         fake = generator(z, y)
-        out = generator_loss(loss, discriminator(fake, y))
+        if aux_weight > 0:
+            fake_logits, fake_classes = discriminator.score_and_classes(fake, y)
+            out = generator_loss(loss, fake_logits) + aux_weight * F.cross_entropy(fake_classes, y)
+        else:
+            out = generator_loss(loss, discriminator(fake, y))
         if mode_seeking > 0:  # a second draw for the same labels; no discriminator pass needed
             z2 = noise(x.shape[0])
             out = out + mode_seeking * mode_seeking_penalty(fake, generator(z2, y), z, z2)
@@ -120,6 +138,7 @@ def train_gan(
     loss: str = "non_saturating",
     r1_gamma: float = 0.0,
     mode_seeking: float = 0.0,
+    aux_weight: float = 0.0,
     steps: int = 1000,
     batch_size: int = 64,
     lr_g: float = 2e-4,
@@ -148,10 +167,10 @@ def train_gan(
     the per-phase losses; with ``checkpoint_path`` the EMA generator is exported there (config
     ``family: "gan"``) and the resume file holds both networks and both optimizers.
     """
-    if steps < 0 or batch_size < 1 or r1_gamma < 0 or mode_seeking < 0:
+    if steps < 0 or batch_size < 1 or r1_gamma < 0 or mode_seeking < 0 or aux_weight < 0:
         raise ValueError(
-            "need steps >= 0, batch_size >= 1, r1_gamma >= 0, mode_seeking >= 0; "
-            f"got {steps}, {batch_size}, {r1_gamma}, {mode_seeking}"
+            "need steps >= 0, batch_size >= 1, r1_gamma >= 0, mode_seeking >= 0, aux_weight >= 0; "
+            f"got {steps}, {batch_size}, {r1_gamma}, {mode_seeking}, {aux_weight}"
         )
     x, y = _split(data)
     if getattr(generator, "num_classes", None) is not None and y is None:
@@ -173,6 +192,7 @@ def train_gan(
         loss=loss,
         r1_gamma=r1_gamma,
         mode_seeking=mode_seeking,
+        aux_weight=aux_weight,
         device=dev,
     )
     cfg = {
@@ -181,6 +201,7 @@ def train_gan(
         "loss": loss,
         "r1_gamma": r1_gamma,
         "mode_seeking": mode_seeking,
+        "aux_weight": aux_weight,
         "spectral_norm": bool(getattr(discriminator, "config", {}).get("spectral_norm", False)),
         "discriminator": getattr(discriminator, "config", {}),
         "batch_size": batch_size,

@@ -406,6 +406,22 @@ RECIPES: dict[str, dict] = {
 }
 
 
+def _ac_gan(base: str) -> dict:
+    """Recipe ``base`` with the auxiliary classifier of AC-GAN (Odena et al. 2017) switched on."""
+    recipe = copy.deepcopy(RECIPES[base])
+    recipe["description"] = (
+        f"{base} with an auxiliary classifier (Odena et al. 2017, AC-GAN): the discriminator also learns to "
+        f"classify real images, and the generator is rewarded when its images are classified as requested; "
+        f"otherwise {base}'s recipe"
+    )
+    recipe["discriminator"]["kwargs"]["aux_classifier"] = True
+    recipe["train"]["aux_weight"] = 1.0
+    return recipe
+
+
+RECIPES["mnist-gan-ac"] = _ac_gan("mnist-gan")
+
+
 def family_of_recipe(name: str) -> str:
     """The model family a recipe trains: ``"diffusion"`` unless the recipe names another
     (``"vae"``, ``"autoencoder"``, ``"latent-diffusion"``, ``"gan"``)."""
