@@ -142,3 +142,32 @@ def test_precision_curves_quick_run_writes_curves_and_is_deterministic(tmp_path,
     err = capsys.readouterr().err.strip()
     assert "exists" in err and "--overwrite" in err and len(err.splitlines()) == 1
     assert (tmp_path / "precision_curves" / "result.json").read_bytes() == before
+
+
+def test_fid_reference_spread_rereads_caches_and_refuses_foreign_weights(tmp_path, capsys):
+    from diffusion_course.checkpoints import load_pretrained
+    from diffusion_course.evaluation.features import real_images
+    from diffusion_course.evaluation.sample_cache import draw_in_chunks, weights_fingerprint
+
+    bench = _load("fid_reference_spread")
+    reals = real_images("mnist", True, 30, torch.Generator().manual_seed(3))[0]
+    key = {"weights": weights_fingerprint(load_pretrained("mnist-ddpm")[0]), "options": {"sampler": "none"}}
+    draw_in_chunks(lambda first, count: reals[first : first + count], 30, tmp_path / "a", key, chunk=10)
+    draw_in_chunks(lambda first, count: -reals[first : first + count], 30, tmp_path / "b", key, chunk=10)
+    foreign = {**key, "weights": "x"}
+    draw_in_chunks(lambda first, count: reals[first : first + count], 30, tmp_path / "c", foreign, chunk=10)
+    args = ["--cache", f"real={tmp_path / 'a'}", "--cache", f"negated={tmp_path / 'b'}", "--seeds", "0", "1"]
+    assert bench.main([*args, "--out", str(tmp_path / "res")]) == 0
+    result = read_result("mnist_sampler_fid_spread", tmp_path / "res")
+    assert all(k in result for k in PROVENANCE_FIELDS) and len(result["rows"]) == 2
+    assert result["gaps"][0]["a_lower"] == 2  # real digits beat their negatives on both draws
+    for bad, message in (
+        ([*args, "--cache", f"other={tmp_path / 'c'}"], "drawn from other weights"),
+        (["--cache", "no-equals-sign"], "expected NAME=DIR"),
+        ([*args, "--out", str(tmp_path / "res")], "exists; pass --overwrite"),
+    ):
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exit_:
+            bench.main(bad)
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and message in err and len(err.strip().splitlines()) == 1, err

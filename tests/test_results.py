@@ -101,3 +101,11 @@ def test_the_param_stability_headline_reads_every_cell_of_the_summary():
     line = report.headline(r)
     for x in r["summary"]:
         assert f"{x['target']} lr {x['lr']:g}: DDIM-50 W2 {x['w2_ddim_mean']:g} +- {x['w2_ddim_std']:g}" in line
+
+
+def test_the_reference_spread_headline_reads_every_paired_gap():
+    r = read_result("mnist_sampler_fid_spread")
+    line = report.headline(r)
+    assert f"against {len(r['rows'])} reference draws" in line
+    for g in r["gaps"]:
+        assert f"{g['a']} - {g['b']} {g['mean']:+.1f} (sd {g['std']}, {g['a']} lower on {g['a_lower']} of" in line

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from diffusion_course.evaluation.measure import measure
-from diffusion_course.evaluation.sample_cache import draw_in_chunks, weights_fingerprint
+from diffusion_course.evaluation.sample_cache import draw_in_chunks, read_cache, weights_fingerprint
 from diffusion_course.models.gan import Generator
 from diffusion_course.models.unet import UNet
 from diffusion_course.models.vae import VAE
@@ -128,3 +128,14 @@ def test_measure_with_a_cache_equals_measure_without(tmp_path):
     assert again["chunks"]["reused_from_earlier_runs"] == 4 and "chunks" not in plain
     with pytest.raises(ValueError, match="another request"):
         measure(model, config, n=20, seed=3, batch_size=5, cache=tmp_path, chunk=5, **opts)
+
+
+def test_read_cache_returns_what_draw_in_chunks_drew_and_refuses_a_gap(tmp_path):
+    x, _ = draw_in_chunks(Recorder(), 12, tmp_path, KEY, chunk=5)
+    back, key = read_cache(tmp_path)
+    assert torch.equal(back, x) and key == KEY
+    (tmp_path / "images_0000005_00005.pt").unlink()
+    with pytest.raises(ValueError, match="gap: images 5..9"):
+        read_cache(tmp_path)
+    with pytest.raises(ValueError, match="holds no sample chunks"):
+        read_cache(tmp_path / "empty")

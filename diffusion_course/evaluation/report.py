@@ -248,6 +248,15 @@ def _param_stability(r: dict) -> str:
     return f"2-D ring, {r['steps']} steps x {r['batch_size']}, {len(r['seeds'])} seeds per cell: " + "; ".join(parts)
 
 
+def _reference_spread(r: dict) -> str:
+    gaps = "; ".join(
+        f"{g['a']} - {g['b']} {g['mean']:+.1f} (sd {g['std']}, {g['a']} lower on {g['a_lower']} of {g['draws']})"
+        for g in r["gaps"]
+    )
+    draws = len(r["rows"])
+    return f"{r['dataset']}, n = {r['n']} cached samples against {draws} reference draws, FID gap per draw: {gaps}"
+
+
 def headline(result: dict) -> str:
     """The few numbers of a result that the README shows, read from the file."""
     if result.get("kind") == "toy_stability":
@@ -258,6 +267,8 @@ def headline(result: dict) -> str:
         return _throughput(result)
     if result.get("kind") == "precision_curves":
         return _precision_curves(result)
+    if result.get("kind") == "reference_spread":
+        return _reference_spread(result)
     if result.get("kind") == "arena":
         return _arena(result)
     if result.get("kind") == "gan_mnist_collapse":

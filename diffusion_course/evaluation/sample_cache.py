@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-__all__ = ["draw_in_chunks", "weights_fingerprint"]
+__all__ = ["draw_in_chunks", "read_cache", "weights_fingerprint"]
 
 
 def weights_fingerprint(model: nn.Module) -> str:
@@ -116,3 +116,25 @@ def draw_in_chunks(
             progress(first + count, n)
     timing = {"seconds": seconds, "chunks": len(parts), "chunks_reused": reused, "load_averages": loads}
     return torch.cat(parts), timing
+
+
+def read_cache(folder: str | Path) -> tuple[Tensor, dict]:
+    """All images of a finished cache folder, in order, and the key they were drawn for.
+
+    Re-evaluating a long run (another reference set, another metric) needs its images, not a new
+    draw. The chunks must cover images ``0 .. n - 1`` without a gap and carry one key.
+    """
+    folder = Path(folder)
+    paths = sorted(folder.glob("images_*_*.pt"))
+    if not paths:
+        raise ValueError(f"{folder} holds no sample chunks (images_<first>_<count>.pt); draw them with measure --cache")
+    parts, key, expected = [], None, 0
+    for path in paths:
+        first, count = (int(v) for v in path.stem.split("_")[1:3])
+        if first != expected:
+            raise ValueError(f"{folder} has a gap: images {expected}..{first - 1} are missing; finish the run first")
+        if key is None:
+            key = json.loads(torch.load(path, map_location="cpu", weights_only=True)["meta"])["key"]
+        parts.append(_load_chunk(path, key, first, count)["images"])
+        expected = first + count
+    return torch.cat(parts), key
