@@ -67,6 +67,11 @@ def _parser() -> Parser:
     p.add_argument("--batch-size", type=positive_int)
     p.add_argument("--lr", type=float)
     p.add_argument(
+        "--lr-decay",
+        choices=("constant", "cosine"),
+        help="learning rate after the warm-up: constant, or cosine decay to 0 at --steps (default: the recipe's)",
+    )
+    p.add_argument(
         "--p-uncond",
         type=_dropout_rate,
         help="label-dropout rate for classifier-free guidance, in [0, 1)",
@@ -251,7 +256,7 @@ def _train_diffusion(args, argv: list[str]) -> int:
     from ..training.diffusion import train_diffusion
     from ..training.recipes import class_grid_sampler
 
-    model, schedule, recipe = _recipe_with_overrides(args, ("steps", "batch_size", "lr", "p_uncond"))
+    model, schedule, recipe = _recipe_with_overrides(args, ("steps", "batch_size", "lr", "lr_decay", "p_uncond"))
     tr = recipe["train"]
     out = _out_path(args)
     dev = _device(args)
@@ -317,7 +322,7 @@ def _train_latent(args, argv: list[str]) -> int:
     from ..training.latent import check_autoencoder, latent_dataset
     from ..training.recipes import class_grid_sampler
 
-    model, schedule, recipe = _recipe_with_overrides(args, ("steps", "batch_size", "lr", "p_uncond"))
+    model, schedule, recipe = _recipe_with_overrides(args, ("steps", "batch_size", "lr", "lr_decay", "p_uncond"))
     tr = recipe["train"]
     out = _out_path(args)
     dev = _device(args)
@@ -424,7 +429,7 @@ def _train_gan(args, argv: list[str]) -> int:
     from ..checkpoints import add_to_manifest, build_model
     from ..training.gan import train_gan
 
-    model, _, recipe = _recipe_with_overrides(args, ("steps", "batch_size"))
+    model, _, recipe = _recipe_with_overrides(args, ("steps", "batch_size", "lr_decay"))
     tr = dict(recipe["train"])
     if args.lr is not None:
         tr["lr_g"] = tr["lr_d"] = args.lr
@@ -478,7 +483,7 @@ def _train_vae(args, argv: list[str]) -> int:
     from ..training.callbacks import sample_grid
     from ..training.vae import train_vae, vae_grid_sampler
 
-    model, _, recipe = _recipe_with_overrides(args, ("steps", "batch_size", "lr", "beta"))
+    model, _, recipe = _recipe_with_overrides(args, ("steps", "batch_size", "lr", "lr_decay", "beta"))
     tr = recipe["train"]
     out = _out_path(args)
     dev = _device(args)
