@@ -117,6 +117,16 @@ def _result(run: dict, where: str, name: str) -> dict:
     return found[0]
 
 
+def test_test_servers_give_kernels_one_passive_thread_unless_told_otherwise(monkeypatch, tmp_path):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    env = widget_servers.server_env(tmp_path)
+    assert env["OMP_NUM_THREADS"] == "1" and env["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert env["DIFFUSION_COURSE_QUICK"] == "1" and env["DIFFUSION_COURSE_DOWNLOAD"] == "0"
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert widget_servers.server_env(tmp_path)["OMP_NUM_THREADS"] == "2"
+
+
 def test_the_course_has_widget_notebooks():
     assert {"01_forward_process.ipynb", "05_ddim_and_fast_samplers.ipynb"} <= set(NOTEBOOKS)
 

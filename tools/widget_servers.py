@@ -96,13 +96,17 @@ def lab_server_argv(port: int, state_dir: Path, root: bool, python: str = sys.ex
 
 
 def server_env(state_dir: Path, quick: bool = True) -> dict[str, str]:
-    """The environment of a test server and its kernels: QUICK mode, offline, private runtime dir."""
+    """The environment of a test server and its kernels: QUICK mode, offline, private runtime dir, and
+    one passive OpenMP thread per kernel unless the caller set them (torch's default, a spinning thread
+    per core, made a kernel many times slower whenever another process used the cores)."""
     env = dict(os.environ)
     env.update(
         JUPYTER_RUNTIME_DIR=str(state_dir / "runtime"),
         DIFFUSION_COURSE_DOWNLOAD="0",
         PYTHONUNBUFFERED="1",
     )
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     env["DIFFUSION_COURSE_QUICK"] = "1" if quick else env.get("DIFFUSION_COURSE_QUICK", "0")
     return env
 
