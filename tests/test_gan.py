@@ -265,14 +265,18 @@ def test_ac_gan_refuses_a_discriminator_without_a_class_head():
 
 def test_ac_gan_training_teaches_the_discriminator_to_classify_real_images():
     # each class is a constant image at its own grey level: a head that learns reads the label off
+    import torch.nn.functional as F
+
     torch.manual_seed(0)
     y = torch.arange(10).repeat(32)
     x = (y.float() / 4.5 - 1.0).view(-1, 1, 1, 1).expand(-1, 1, 28, 28).contiguous()
     g = Generator(1, 28, latent_dim=8, width=8, num_classes=10)
     d = Discriminator(1, 28, width=8, num_classes=10, aux_classifier=True)
     with torch.no_grad():
-        before = (d.score_and_classes(x, y)[1].argmax(1) == y).float().mean().item()
+        before = F.cross_entropy(d.score_and_classes(x, y)[1], y).item()
     train_gan(g, d, (x, y), aux_weight=1.0, steps=60, batch_size=64, lr_d=3e-3, progress=False)
     with torch.no_grad():
-        after = (d.score_and_classes(x, y)[1].argmax(1) == y).float().mean().item()
-    assert before < 0.3 and after > 0.6, (before, after)
+        logits = d.score_and_classes(x, y)[1]
+    after, accuracy = F.cross_entropy(logits, y).item(), (logits.argmax(1) == y).float().mean().item()
+    # chance is ln 10 = 2.30 nats and 10%; measured over seeds and thread counts: 2.4-3.0 -> 0.45-1.27, 50-100%
+    assert after < 0.6 * before and after < 1.6 and accuracy >= 0.3, (before, after, accuracy)
