@@ -261,6 +261,8 @@ def test_ac_gan_refuses_a_discriminator_without_a_class_head():
     data = (torch.randn(16, 1, 28, 28), torch.randint(0, 10, (16,)))
     with pytest.raises(ValueError, match="aux_classifier=True"):
         train_gan(g, d, data, aux_weight=1.0, steps=1, batch_size=8, progress=False)
+    with pytest.raises(ValueError, match="aux_classifier=True"):  # said first, before any batch problem
+        train_gan(g, d, data, aux_weight=1.0, steps=1, batch_size=64, progress=False)
 
 
 def test_ac_gan_training_teaches_the_discriminator_to_classify_real_images():

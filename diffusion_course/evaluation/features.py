@@ -22,6 +22,7 @@ __all__ = [
     "feature_network",
     "dataset_of",
     "real_images",
+    "floor_draw",
 ]
 
 
@@ -108,3 +109,8 @@ def real_images(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` real images and labels of ``dataset`` (a random subset drawn with ``generator``)."""
     return _entry(dataset).load_reals(train, n, generator)
+
+
+def floor_draw(dataset: str, n: int, seed: int) -> torch.Tensor:
+    """The ``n`` real *training* images (drawn with ``seed``) that a real-vs-real floor compares with the test set."""
+    return real_images(dataset, True, n, torch.Generator().manual_seed(seed))[0]

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from . import image_metrics as im
-from .features import real_images
+from .features import floor_draw
 
 NOISE_STDS = (0.1, 0.2, 0.4, 0.8)  # on the [-1, 1] pixel scale
 BLUR_SIGMAS = (0.5, 1.0, 1.5, 2.0)  # in pixels
@@ -69,10 +69,6 @@ def _cached(kind: str, settings: dict, compute: Callable[[], Any], use_cache: bo
     return result
 
 
-def _reals(n: int, seed: int, dataset: str) -> torch.Tensor:
-    return real_images(dataset, True, n, torch.Generator().manual_seed(seed))[0]
-
-
 def _settings(kind: str, n: int, seed: int, classifier, dataset: str, **extra) -> dict:
     out = {
         "kind": kind,
@@ -96,7 +92,7 @@ def real_floor(n: int = 10000, seed: int = 0, classifier=None, use_cache: bool =
     return _cached(
         "real_floor",
         settings,
-        lambda: im.evaluate_images(_reals(n, seed, dataset), classifier=clf, dataset=dataset),
+        lambda: im.evaluate_images(floor_draw(dataset, n, seed), classifier=clf, dataset=dataset),
         use_cache and settings["classifier_sha256"] is not None,
     )
 
@@ -125,7 +121,7 @@ def corruption_ladder(
     )
 
     def compute() -> list[dict]:
-        x, g = _reals(n, seed, dataset), torch.Generator().manual_seed(seed + 1)
+        x, g = floor_draw(dataset, n, seed), torch.Generator().manual_seed(seed + 1)
         rows = [{"corruption": "none", "strength": 0.0, **real_floor(n, seed, clf, use_cache, dataset)}]
         cases = [("noise", float(s), add_noise(x, s, g)) for s in noise_stds]
         cases += [("blur", float(s), gaussian_blur(x, s)) for s in blur_sigmas]

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import statistics
 
-import torch
 from torch import Tensor, nn
 
-from .features import real_images
+from .features import floor_draw
 from .image_metrics import default_classifier, extract, frechet_distance, reference_features
 
 __all__ = ["fid_by_reference", "paired_gap"]
@@ -44,7 +43,7 @@ def fid_by_reference(
     rows = []
     for seed in seeds:
         ref = reference_features(n, seed=seed, classifier=clf, dataset=dataset)
-        real = extract(real_images(dataset, True, n, torch.Generator().manual_seed(seed))[0], clf)[0]
+        real = extract(floor_draw(dataset, n, seed), clf)[0]
         row = {"seed": seed, "floor": round(frechet_distance(ref, real), 2)}
         row.update({name: round(frechet_distance(ref, f), 2) for name, f in feats.items()})
         rows.append(row)

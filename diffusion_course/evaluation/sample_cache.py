@@ -34,14 +34,15 @@ def weights_fingerprint(model: nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
-def _load_chunk(path: Path, key: dict, first: int, count: int) -> dict:
+def _load_chunk(path: Path, key: dict | None, first: int, count: int) -> dict:
+    """One chunk, checked against its name and ``key`` (``None``: take the chunk's own key)."""
     try:
         chunk = torch.load(path, map_location="cpu", weights_only=True)
         meta = json.loads(chunk["meta"])
         images = chunk["images"]
     except Exception as e:  # noqa: BLE001 - any unreadable file is reported the same way
         raise ValueError(f"{path} is not a readable sample chunk ({e}); delete it to draw it again") from None
-    if meta.get("key") != key:
+    if key is not None and meta.get("key") != key:
         raise ValueError(
             f"{path.parent} holds samples of another request (chunk key {meta.get('key')}, this run's {key}); "
             "pass another cache folder or delete this one"
@@ -51,7 +52,12 @@ def _load_chunk(path: Path, key: dict, first: int, count: int) -> dict:
             f"{path} holds images {meta.get('first')}.. ({images.shape[0]} of them), expected {first}.. ({count}): "
             "the file does not hold what its name says; delete it to draw it again"
         )
-    return {"images": images, "seconds": float(meta["seconds"]), "load_average": meta.get("load_average")}
+    return {
+        "images": images,
+        "seconds": float(meta["seconds"]),
+        "load_average": meta.get("load_average"),
+        "key": meta.get("key"),
+    }
 
 
 def _save_chunk(path: Path, images: Tensor, meta: dict) -> None:
@@ -133,8 +139,8 @@ def read_cache(folder: str | Path) -> tuple[Tensor, dict]:
         first, count = (int(v) for v in path.stem.split("_")[1:3])
         if first != expected:
             raise ValueError(f"{folder} has a gap: images {expected}..{first - 1} are missing; finish the run first")
-        if key is None:
-            key = json.loads(torch.load(path, map_location="cpu", weights_only=True)["meta"])["key"]
-        parts.append(_load_chunk(path, key, first, count)["images"])
+        chunk = _load_chunk(path, key, first, count)
+        key = chunk["key"] if key is None else key
+        parts.append(chunk["images"])
         expected = first + count
     return torch.cat(parts), key

@@ -51,6 +51,16 @@ def _split(data) -> tuple[Tensor, Tensor | None]:
     return data, None
 
 
+def check_aux_classifier(generator: nn.Module, discriminator: nn.Module, aux_weight: float) -> None:
+    """AC-GAN (Odena et al. 2017) needs labels to request and a class head to grade them: refuse a pair without."""
+    conditional = getattr(generator, "num_classes", None) is not None
+    if aux_weight > 0 and (not conditional or getattr(discriminator, "classifier", None) is None):
+        raise ValueError(
+            "aux_weight > 0 (AC-GAN) needs a class-conditional generator and a discriminator built with "
+            "aux_classifier=True"
+        )
+
+
 def gan_phases(
     generator: nn.Module,
     discriminator: nn.Module,
@@ -72,11 +82,7 @@ def gan_phases(
     dev = device or next(generator.parameters()).device
     k = generator.latent_shape[0]
     conditional = getattr(generator, "num_classes", None) is not None
-    if aux_weight > 0 and (not conditional or getattr(discriminator, "classifier", None) is None):
-        raise ValueError(
-            "aux_weight > 0 (AC-GAN) needs a class-conditional generator and a discriminator built with "
-            "aux_classifier=True"
-        )
+    check_aux_classifier(generator, discriminator, aux_weight)
 
     def noise(n: int) -> Tensor:
         return torch.randn(n, k, generator=generator_rng).to(dev)
@@ -175,6 +181,7 @@ def train_gan(
     x, y = _split(data)
     if getattr(generator, "num_classes", None) is not None and y is None:
         raise ValueError(f"the generator is class-conditional ({generator.num_classes} classes); pass data as (x, y)")
+    check_aux_classifier(generator, discriminator, aux_weight)
     dev = torch.device(device) if device is not None else next(generator.parameters()).device
     generator, discriminator = generator.to(dev).train(), discriminator.to(dev).train()
     opt_g = torch.optim.Adam(generator.parameters(), lr=lr_g, betas=betas)
