@@ -12,6 +12,7 @@ from diffusion_course.diffusion.schedules import (
     linear_schedule,
     make_schedule,
     rescale_zero_terminal_snr,
+    shift_log_snr,
     sigmoid_schedule,
 )
 
@@ -202,3 +203,32 @@ def test_schedule_from_config_rebuilds_the_named_schedule():
     assert schedule_from_config({"schedule": {"name": "linear", "T": 10}}).T == 10
     with pytest.raises(ValueError, match="no schedule spec"):
         schedule_from_config({"prediction": "eps"})
+
+
+@pytest.mark.parametrize("name,zero", ALL)
+@pytest.mark.parametrize("shift", [-1.5, 1.4, 2.8])
+def test_a_log_snr_shift_adds_the_same_amount_at_every_t(name, zero, shift):
+    base = make_schedule(name, T=200, zero_terminal_snr=zero)
+    shifted = make_schedule(name, T=200, zero_terminal_snr=zero, log_snr_shift=shift)
+    t = torch.arange(200 - int(zero))  # a zero terminal SNR has log SNR -inf: it stays there
+    torch.testing.assert_close(shifted.log_snr(t), base.log_snr(t) + shift, rtol=0, atol=1e-9)
+    assert (shifted.alpha_bar[1:] < shifted.alpha_bar[:-1]).all()  # still a valid, monotone schedule
+    if zero:
+        assert shifted.alpha_bar[-1] == 0 and shifted.betas[-1] == 1
+    # the same as scaling the data by e^(shift / 2) (Chen 2023): SNR = alpha_bar s^2 / (1 - alpha_bar)
+    torch.testing.assert_close(shifted.snr(t[:5]), base.snr(t[:5]) * math.exp(shift))
+
+
+def test_a_zero_shift_is_the_schedule_itself_and_bad_shifts_are_refused():
+    base = cosine_schedule(50)
+    assert shift_log_snr(base, 0.0) is base
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="finite"):
+            shift_log_snr(base, bad)
+
+
+def test_schedule_from_config_reads_the_shift():
+    from diffusion_course.diffusion.schedules import schedule_from_config
+
+    cfg = {"schedule": {"name": "cosine", "T": 100, "log_snr_shift": 1.4}}
+    assert torch.equal(schedule_from_config(cfg).alpha_bar, make_schedule("cosine", T=100, log_snr_shift=1.4).alpha_bar)

@@ -335,6 +335,26 @@ def test_cli_trains_toy_recipe_and_records_the_command(tmp_path, monkeypatch, ca
     assert ck.load_checkpoint(out)[1]["steps"] == 9
 
 
+def test_cli_log_snr_shift_trains_on_the_shifted_schedule_and_records_it(tmp_path, monkeypatch, capsys):
+    from diffusion_course.cli import train as train_cli
+    from diffusion_course.diffusion.schedules import schedule_from_config
+    from diffusion_course.training import recipes
+
+    monkeypatch.setitem(recipes.RECIPES["toy-ddpm"]["data"], "n", 256)
+    out = tmp_path / "toy.pt"
+    argv = ["toy-ddpm", "--steps", "3", "--batch-size", "64", "--out", str(out), "--device", "cpu", "--no-progress"]
+    assert train_cli.main(argv + ["--log-snr-shift", "1.5"]) == 0
+    config = ck.load_checkpoint(out)[1]
+    assert config["schedule"]["log_snr_shift"] == 1.5 and "log_snr_shift" not in recipes.RECIPES["toy-ddpm"]["schedule"]
+    t = torch.arange(10)
+    base = schedule_from_config(recipes.RECIPES["toy-ddpm"])
+    torch.testing.assert_close(schedule_from_config(config).log_snr(t), base.log_snr(t) + 1.5)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:  # not a number: one line, status 2
+        train_cli.main(argv + ["--log-snr-shift", "inf", "--overwrite"])
+    assert exc.value.code == 2 and "finite" in capsys.readouterr().err
+
+
 def test_accepts_a_dataloader_and_a_tensordataset():
     from torch.utils.data import DataLoader, TensorDataset
 

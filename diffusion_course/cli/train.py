@@ -18,6 +18,7 @@ process trains on its share), and only rank 0 prints and writes files.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -38,6 +39,17 @@ def _dropout_rate(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"must be in [0, 1) (the share of labels replaced by the null label); got {value}"
         )
+    return value
+
+
+def _finite(text: str) -> float:
+    """An argparse type: a finite number."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number; got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number; got {value}")
     return value
 
 
@@ -77,6 +89,12 @@ def _parser() -> Parser:
         help="label-dropout rate for classifier-free guidance, in [0, 1)",
     )
     p.add_argument("--beta", type=_nonnegative, help="VAE recipes: the KL weight beta (1: the ELBO)")
+    p.add_argument(
+        "--log-snr-shift",
+        type=_finite,
+        help="diffusion recipes: add this to the schedule's log SNR at every t (Hoogeboom et al. 2023; "
+        "> 0: less noise; default: the recipe's)",
+    )
     p.add_argument(
         "--device",
         help="cpu, cuda, mps (default: DIFFUSION_COURSE_DEVICE, else the best available)",
@@ -183,6 +201,16 @@ def _recipe_with_overrides(args, keys: tuple[str, ...]):
     return model, schedule, recipe
 
 
+def _shifted(args, recipe: dict, schedule):
+    """The recipe's schedule with ``--log-snr-shift`` applied, recorded in ``recipe["schedule"]`` for the checkpoint."""
+    from ..diffusion.schedules import schedule_from_config
+
+    if args.log_snr_shift is None:
+        return schedule
+    recipe["schedule"] = {**recipe["schedule"], "log_snr_shift": args.log_snr_shift}
+    return schedule_from_config(recipe)
+
+
 def _budget(args) -> list:
     """A callback that stops the run after ``--max-minutes`` of wall time (none without the option)."""
     from ..training.callbacks import stop_after_seconds
@@ -257,6 +285,7 @@ def _train_diffusion(args, argv: list[str]) -> int:
     from ..training.recipes import class_grid_sampler
 
     model, schedule, recipe = _recipe_with_overrides(args, ("steps", "batch_size", "lr", "lr_decay", "p_uncond"))
+    schedule = _shifted(args, recipe, schedule)
     tr = recipe["train"]
     out = _out_path(args)
     dev = _device(args)
@@ -323,6 +352,7 @@ def _train_latent(args, argv: list[str]) -> int:
     from ..training.recipes import class_grid_sampler
 
     model, schedule, recipe = _recipe_with_overrides(args, ("steps", "batch_size", "lr", "lr_decay", "p_uncond"))
+    schedule = _shifted(args, recipe, schedule)
     tr = recipe["train"]
     out = _out_path(args)
     dev = _device(args)

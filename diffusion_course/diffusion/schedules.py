@@ -30,6 +30,7 @@ __all__ = [
     "cosine_schedule",
     "sigmoid_schedule",
     "rescale_zero_terminal_snr",
+    "shift_log_snr",
     "make_schedule",
     "schedule_from_config",
 ]
@@ -216,26 +217,54 @@ def rescale_zero_terminal_snr(schedule: NoiseSchedule) -> NoiseSchedule:
     return NoiseSchedule(1.0 - alphas)
 
 
-def make_schedule(name: str, T: int = 1000, zero_terminal_snr: bool = False, **kw) -> NoiseSchedule:
+def shift_log_snr(schedule: NoiseSchedule, shift: float) -> NoiseSchedule:
+    """Shifted schedule (Hoogeboom et al. 2023, "simple diffusion"): ``log SNR(t) + shift`` at every t.
+
+    ``alpha_bar'(t) = sigmoid(log SNR(t) + shift)``. A positive shift makes every step less noisy
+    (SNR times ``e^shift``); it acts like scaling the data by ``e^(shift / 2)`` (Chen 2023). A small
+    canvas needs a positive shift to see, at a given t, what a larger one sees: averaging over 4 times
+    more positions per side raises the SNR of the coarse structure by 16 (``shift = 2 log 4``).
+    A zero terminal SNR stays zero.
+    """
+    if not math.isfinite(shift):
+        raise ValueError(f"log-SNR shift must be a finite number; got {shift!r}")
+    if shift == 0:
+        return schedule
+    ab = schedule.alpha_bar
+    shifted = torch.sigmoid(torch.log(ab) - torch.log1p(-ab) + shift)
+    alphas = torch.cat([shifted[:1], shifted[1:] / shifted[:-1]])
+    return NoiseSchedule(1.0 - alphas)
+
+
+def make_schedule(
+    name: str, T: int = 1000, zero_terminal_snr: bool = False, log_snr_shift: float = 0.0, **kw
+) -> NoiseSchedule:
     """Build a named schedule: "linear" (Ho et al. 2020), "cosine" (Nichol & Dhariwal 2021), "sigmoid".
 
-    ``zero_terminal_snr=True`` applies :func:`rescale_zero_terminal_snr` (Lin et al. 2024);
-    ``kw`` goes to the constructor (e.g. ``beta_end`` for linear, ``s`` for cosine).
+    ``zero_terminal_snr=True`` applies :func:`rescale_zero_terminal_snr` (Lin et al. 2024), then
+    ``log_snr_shift`` :func:`shift_log_snr` (Hoogeboom et al. 2023); ``kw`` goes to the constructor
+    (e.g. ``beta_end`` for linear, ``s`` for cosine).
     """
     builders = {"linear": linear_schedule, "cosine": cosine_schedule, "sigmoid": sigmoid_schedule}
     if name not in builders:
         raise ValueError(f"unknown schedule {name!r}; expected one of {SCHEDULES}")
     schedule = builders[name](T, **kw)
-    return rescale_zero_terminal_snr(schedule) if zero_terminal_snr else schedule
+    schedule = rescale_zero_terminal_snr(schedule) if zero_terminal_snr else schedule
+    return shift_log_snr(schedule, float(log_snr_shift))
 
 
 def schedule_from_config(config: dict) -> NoiseSchedule:
     """The :class:`NoiseSchedule` a checkpoint or recipe names in ``config["schedule"]``.
 
-    ``config["schedule"]`` is ``{"name", "T", "zero_terminal_snr"}`` (the last optional);
-    every checkpoint config and recipe stores it this way.
+    ``config["schedule"]`` is ``{"name", "T", "zero_terminal_snr", "log_snr_shift"}`` (the last
+    two optional); every checkpoint config and recipe stores it this way.
     """
     spec = config.get("schedule") if isinstance(config, dict) else None
     if not isinstance(spec, dict) or "name" not in spec or "T" not in spec:
         raise ValueError(f"config has no schedule spec {{'name', 'T'[, 'zero_terminal_snr']}}; got {spec!r}")
-    return make_schedule(spec["name"], T=int(spec["T"]), zero_terminal_snr=bool(spec.get("zero_terminal_snr", False)))
+    return make_schedule(
+        spec["name"],
+        T=int(spec["T"]),
+        zero_terminal_snr=bool(spec.get("zero_terminal_snr", False)),
+        log_snr_shift=float(spec.get("log_snr_shift", 0.0)),
+    )
