@@ -49,3 +49,30 @@ def test_cli_writes_one_result_and_refuses_to_overwrite(tmp_path, capsys):
     assert res["kind"] == "arena" and [r["checkpoint"] for r in res["rows"]] == ["mnist-vae"]
     assert cli(argv) == 2 and "exists" in capsys.readouterr().err
     assert cli(["arena", "--dataset", "mnist", "--n", "5", "--out", "x", "--results-dir", str(tmp_path)]) == 2
+
+
+@needs_mnist
+def test_replace_rows_measures_named_rows_again_and_keeps_the_rest(tmp_path, capsys):
+    base = ["arena", "--dataset", "mnist", "--n", "10", "--device", "cpu"]
+    base += ["--out", "ar", "--results-dir", str(tmp_path)]
+    assert cli(base + ["--only", "VAE", "GAN"]) == 0
+    first = read_result("ar", tmp_path)
+    assert cli(base + ["--only", "VAE", "--replace-rows", "--seed", "1"]) == 0
+    res = read_result("ar", tmp_path)
+    assert [r["name"] for r in res["rows"]] == [r["name"] for r in first["rows"]]  # same rows, same order
+    gan_old, gan = (next(r for r in x["rows"] if r["name"].startswith("GAN")) for x in (first, res))
+    vae_old, vae = (next(r for r in x["rows"] if r["name"].startswith("VAE")) for x in (first, res))
+    assert gan == gan_old and "remeasured" not in gan  # kept as it was
+    assert "--seed 1" in vae["remeasured"]["command"] and vae["fid_over_floor"] != vae_old["fid_over_floor"]
+    assert res["command"] == first["command"] and res["date"] == first["date"]  # the file's own provenance
+    assert [u["rows"] for u in res["row_updates"]] == [["VAE (one decoder pass)"]]
+    from diffusion_course.evaluation.report import headline
+
+    line = headline(res)
+    assert line.count("re-measured") == 1 and f"re-measured {vae['remeasured']['date'][:10]}" in line
+    capsys.readouterr()
+    assert cli(base + ["--replace-rows"]) == 2 and "needs --only" in capsys.readouterr().err
+    assert cli(base[:4] + ["20"] + base[5:] + ["--only", "VAE", "--replace-rows"]) == 2
+    assert "not an arena run with these settings" in capsys.readouterr().err
+    assert cli(base[:-3] + ["other", "--results-dir", str(tmp_path), "--only", "VAE", "--replace-rows"]) == 2
+    assert "no result" in capsys.readouterr().err

@@ -27,6 +27,12 @@ def _parser() -> Parser:
     p.add_argument("--n", type=positive_int, default=1000, help="samples per row (default 1000)")
     p.add_argument("--n-slow", type=positive_int, default=200, help="samples for DDPM-1000 (default 200)")
     p.add_argument("--only", nargs="+", help="measure only the rows whose name contains one of these words")
+    p.add_argument(
+        "--replace-rows",
+        action="store_true",
+        help="with --only: measure those rows again and replace them in the existing --out result, keeping its "
+        "other rows (each replaced row records the command, date and load of its own run)",
+    )
     p.add_argument("--batch-size", type=positive_int, default=250)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: automatic)")
@@ -41,7 +47,9 @@ def _run(a, argv: list[str]) -> int:
     from ..evaluation.results import provenance, write_result
     from ..tables import format_table
 
-    refuse_to_overwrite(a.out, a.results_dir, a.overwrite)
+    old = _result_to_update(a) if a.replace_rows else None
+    if old is None:
+        refuse_to_overwrite(a.out, a.results_dir, a.overwrite)
     if a.n < 10 or a.n_slow < 10:
         raise ValueError(f"--n and --n-slow must be at least 10 (the floor needs 10 images); got {a.n}, {a.n_slow}")
     dev = pick_device(a.device)
@@ -79,8 +87,45 @@ def _run(a, argv: list[str]) -> int:
         "missing_checkpoints": missing,
         "wall_seconds": round(time.perf_counter() - t0),
     }
-    print("wrote", write_result(a.out, res, prov, root=a.results_dir, overwrite=a.overwrite, csv_rows=rows))
+    if old is not None:
+        res, prov = merge_rows(old, res, prov)
+    out = write_result(
+        a.out, res, prov, root=a.results_dir, overwrite=a.overwrite or old is not None, csv_rows=res["rows"]
+    )
+    print("wrote", out)
     return 0
+
+
+def _result_to_update(a) -> dict:
+    """The existing result that ``--replace-rows`` updates, checked to be an arena run with the same settings."""
+    from ..evaluation.results import read_result
+
+    if not a.only:
+        raise ValueError("--replace-rows needs --only: the words naming the rows to measure again")
+    old = read_result(a.out, a.results_dir)
+    have = (old.get("kind"), old.get("dataset"), old.get("n"), old.get("n_slow"))
+    if have != ("arena", a.dataset, a.n, a.n_slow):
+        raise ValueError(
+            f"{a.out} is not an arena run with these settings (kind, dataset, n, n_slow = {have}; this run's "
+            f"{('arena', a.dataset, a.n, a.n_slow)}); its rows would not be comparable"
+        )
+    return old
+
+
+def merge_rows(old: dict, new: dict, prov: dict) -> tuple[dict, dict]:
+    """An arena result with ``new``'s rows in place of ``old``'s of the same name, and ``old``'s provenance.
+
+    Each replaced row, and the file's ``row_updates`` list, records the command, commit, date and load
+    of the run that measured it again: its times were taken under that load, not the first run's.
+    """
+    from ..evaluation.results import PROVENANCE_FIELDS
+
+    stamp = {k: prov[k] for k in ("command", "git_commit", "date", "load_average")}
+    fresh = {r["name"]: {**r, "remeasured": stamp} for r in new["rows"]}
+    rows = [fresh.pop(r["name"], r) for r in old["rows"]] + list(fresh.values())
+    kept = {k: v for k, v in old.items() if k not in PROVENANCE_FIELDS}
+    updates = kept.get("row_updates", []) + [{**stamp, "rows": [r["name"] for r in new["rows"]]}]
+    return {**kept, "rows": rows, "row_updates": updates}, {k: old[k] for k in PROVENANCE_FIELDS}
 
 
 def main(argv: list[str] | None = None) -> int:
