@@ -70,6 +70,9 @@ def test_replace_rows_measures_named_rows_again_and_keeps_the_rest(tmp_path, cap
 
     line = headline(res)
     assert line.count("re-measured") == 1 and f"re-measured {vae['remeasured']['date'][:10]}" in line
+    assert vae["remeasured"]["hardware"] == res["hardware"] and "not comparable" not in line  # same machine
+    elsewhere = {**res, "hardware": {**res["hardware"], "processor": "another CPU"}}
+    assert "on " + res["hardware"]["processor"] + ", its time not comparable" in headline(elsewhere)
     capsys.readouterr()
     assert cli(base + ["--replace-rows"]) == 2 and "needs --only" in capsys.readouterr().err
     assert cli(base[:4] + ["20"] + base[5:] + ["--only", "VAE", "--replace-rows"]) == 2

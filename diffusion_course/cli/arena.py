@@ -115,12 +115,12 @@ def _result_to_update(a) -> dict:
 def merge_rows(old: dict, new: dict, prov: dict) -> tuple[dict, dict]:
     """An arena result with ``new``'s rows in place of ``old``'s of the same name, and ``old``'s provenance.
 
-    Each replaced row, and the file's ``row_updates`` list, records the command, commit, date and load
-    of the run that measured it again: its times were taken under that load, not the first run's.
+    Each replaced row, and the file's ``row_updates`` list, records the command, commit, date, hardware
+    and load of the run that measured it again: its times were taken there, not in the first run.
     """
     from ..evaluation.results import PROVENANCE_FIELDS
 
-    stamp = {k: prov[k] for k in ("command", "git_commit", "date", "load_average")}
+    stamp = {k: prov[k] for k in ("command", "git_commit", "date", "hardware", "load_average")}
     fresh = {r["name"]: {**r, "remeasured": stamp} for r in new["rows"]}
     rows = [fresh.pop(r["name"], r) for r in old["rows"]] + list(fresh.values())
     kept = {k: v for k, v in old.items() if k not in PROVENANCE_FIELDS}

@@ -208,19 +208,27 @@ def _quality_vs_time(r: dict) -> str:
     return f"{r['dataset']}, {how}, requested class / FID over the floor: {rows}"
 
 
-def _remeasured(x: dict) -> str:
-    """``; re-measured DATE, load L`` for an arena row that ``arena --replace-rows`` measured again."""
+def _remeasured(x: dict, hardware: dict) -> str:
+    """``; re-measured DATE, load L`` for an arena row that ``arena --replace-rows`` measured again.
+
+    When that run's processor differs from the file's (``hardware``), the line names it and says that the
+    row's times are not comparable with the other rows'.
+    """
     again = x.get("remeasured")
     if not again:
         return ""
     load = (again.get("load_average") or ["?"])[0]
-    return f"; re-measured {again['date'][:10]}, load {load}"
+    cpu = (again.get("hardware") or {}).get("gpu") or (again.get("hardware") or {}).get("processor")
+    other = cpu and cpu != (hardware.get("gpu") or hardware.get("processor"))
+    where = f" on {cpu}, its time not comparable with the other rows'" if other else ""
+    return f"; re-measured {again['date'][:10]}{where}, load {load}"
 
 
 def _arena(r: dict) -> str:
     rows = "; ".join(
         f"{x['name']}: {x['fid_over_floor']:g}x / {x['class_accuracy_pct']:g}% / recall {x['recall_pct']:g}% / "
-        f"{x['ms_per_image']:g} ms ({x['network_evaluations_per_image']} evaluations, n = {x['n']}{_remeasured(x)})"
+        f"{x['ms_per_image']:g} ms ({x['network_evaluations_per_image']} evaluations, n = {x['n']}"
+        f"{_remeasured(x, r['hardware'])})"
         for x in r["rows"]
     )
     tail = f"; not shipped: {', '.join(r['missing_checkpoints'])}" if r.get("missing_checkpoints") else ""
