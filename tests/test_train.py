@@ -316,10 +316,13 @@ def test_cli_trains_toy_recipe_and_records_the_command(tmp_path, monkeypatch, ca
         "--no-progress",
         "--lr-decay",
         "constant",
+        "--warmup",
+        "3",
     ]
     assert train_cli.main(argv) == 0
     model, config = ck.load_checkpoint(out)
     assert config["lr_decay"] == "constant" and recipes.RECIPES["toy-ddpm"]["train"]["lr_decay"] == "cosine"
+    assert config["warmup"] == 3 != recipes.RECIPES["toy-ddpm"]["train"]["warmup"]
     assert type(model).__name__ == "MLPDenoiser" and config["steps"] == 5 and config["batch_size"] == 64
     assert config["p_uncond"] == 0.25 and recipes.RECIPES["toy-ddpm"]["train"]["p_uncond"] == 0.0
     capsys.readouterr()

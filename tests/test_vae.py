@@ -362,3 +362,7 @@ def test_train_command_runs_a_vae_recipe(tmp_path, monkeypatch, capsys):
     assert train_cli.main(["mnist-ddpm", "--beta", "2", "--out", str(tmp_path / "c.pt")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "VAE recipe" in err[0] and "--beta applies to VAE recipes" in err[1]
+    for recipe in ("mnist-vae", "mnist-gan", "mnist-classifier"):  # the warm-up is a diffusion setting
+        assert train_cli.main([recipe, "--warmup", "10", "--out", str(tmp_path / "d.pt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all("--warmup applies to diffusion recipes" in line for line in err)

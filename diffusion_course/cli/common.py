@@ -24,15 +24,25 @@ def fail(prog: str, message: str) -> int:
     return 2
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: an int >= 1."""
+def _int_at_least(minimum: int, text: str) -> int:
+    """An int >= ``minimum`` parsed from ``text``, or the argparse error that says what is allowed."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1; got {value}")
+        raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}; got {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}; got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an int >= 1."""
+    return _int_at_least(1, text)
+
+
+def nonnegative_int(text: str) -> int:
+    """An argparse type: an int >= 0."""
+    return _int_at_least(0, text)
 
 
 def add_result_options(p: argparse.ArgumentParser, required: bool = True) -> None:

@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from .common import Parser, command_line, fail, positive_int, run_guarded
+from .common import Parser, command_line, fail, nonnegative_int, positive_int, run_guarded
 
 PROG = "python -m diffusion_course train"
 CLASSIFIER_RECIPES = ("mnist-classifier", "cifar10-classifier")
@@ -81,7 +81,14 @@ def _parser() -> Parser:
     p.add_argument(
         "--lr-decay",
         choices=("constant", "cosine"),
-        help="learning rate after the warm-up: constant, or cosine decay to 0 at --steps (default: the recipe's)",
+        help="learning rate after the warm-up: constant, or cosine decay to a tenth of it at --steps "
+        "(default: the recipe's)",
+    )
+    p.add_argument(
+        "--warmup",
+        type=nonnegative_int,
+        help="diffusion recipes: steps of linear learning-rate warm-up (default: the recipe's; a short budget "
+        "may want fewer)",
     )
     p.add_argument(
         "--p-uncond",
@@ -190,6 +197,9 @@ def _out_path(args) -> Path:
     return Path(args.out) if args.out else Path("runs") / args.recipe / f"{args.recipe}.pt"
 
 
+DIFFUSION_OVERRIDES = ("steps", "batch_size", "lr", "lr_decay", "warmup", "p_uncond")  # options a diffusion run takes
+
+
 def _recipe_with_overrides(args, keys: tuple[str, ...]):
     """``(model, schedule, recipe)`` of ``args.recipe``, its training settings overridden by the given options."""
     from ..training.recipes import build_recipe
@@ -284,7 +294,7 @@ def _train_diffusion(args, argv: list[str]) -> int:
     from ..training.diffusion import train_diffusion
     from ..training.recipes import class_grid_sampler
 
-    model, schedule, recipe = _recipe_with_overrides(args, ("steps", "batch_size", "lr", "lr_decay", "p_uncond"))
+    model, schedule, recipe = _recipe_with_overrides(args, DIFFUSION_OVERRIDES)
     schedule = _shifted(args, recipe, schedule)
     tr = recipe["train"]
     out = _out_path(args)
@@ -351,7 +361,7 @@ def _train_latent(args, argv: list[str]) -> int:
     from ..training.latent import check_autoencoder, latent_dataset
     from ..training.recipes import class_grid_sampler
 
-    model, schedule, recipe = _recipe_with_overrides(args, ("steps", "batch_size", "lr", "lr_decay", "p_uncond"))
+    model, schedule, recipe = _recipe_with_overrides(args, DIFFUSION_OVERRIDES)
     schedule = _shifted(args, recipe, schedule)
     tr = recipe["train"]
     out = _out_path(args)
@@ -573,8 +583,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_minutes is not None and not args.max_minutes > 0:
         return fail(PROG, f"--max-minutes must be > 0; got {args.max_minutes}")
     if args.recipe in CLASSIFIER_RECIPES:
-        if args.max_minutes is not None:
-            return fail(PROG, "--max-minutes applies to diffusion recipes; classifiers train for --epochs")
+        for flag, value in (("--max-minutes", args.max_minutes), ("--warmup", args.warmup)):
+            if value is not None:
+                return fail(PROG, f"{flag} applies to diffusion recipes; classifiers train for --epochs")
         return run_guarded(PROG, lambda: _launched(args, lambda: _train_classifier(args, argv)))
     if args.epochs is not None:
         return fail(PROG, "--epochs applies to the classifier recipes; diffusion and VAE recipes take --steps")
@@ -585,7 +596,8 @@ def main(argv: list[str] | None = None) -> int:
         return fail(PROG, f"--channels-last applies to image recipes; {args.recipe} trains on 2-D points")
     if family in ("vae", "autoencoder"):
         kind = "VAE" if family == "vae" else family
-        for flag, value in (("--p-uncond", args.p_uncond), ("--max-minutes", args.max_minutes)):
+        diffusion_only = (("--p-uncond", args.p_uncond), ("--max-minutes", args.max_minutes), ("--warmup", args.warmup))
+        for flag, value in diffusion_only:
             if value is not None:
                 return fail(PROG, f"{flag} applies to diffusion recipes; {args.recipe} is a {kind} recipe")
         return run_guarded(PROG, lambda: _launched(args, lambda: _train_vae(args, argv)))
@@ -594,7 +606,8 @@ def main(argv: list[str] | None = None) -> int:
     if family == "latent-diffusion":
         return run_guarded(PROG, lambda: _launched(args, lambda: _train_latent(args, argv)))
     if family == "gan":
-        if args.p_uncond is not None:
-            return fail(PROG, f"--p-uncond applies to diffusion recipes; {args.recipe} is a GAN recipe")
+        for flag, value in (("--p-uncond", args.p_uncond), ("--warmup", args.warmup)):
+            if value is not None:
+                return fail(PROG, f"{flag} applies to diffusion recipes; {args.recipe} is a GAN recipe")
         return run_guarded(PROG, lambda: _launched(args, lambda: _train_gan(args, argv)))
     return run_guarded(PROG, lambda: _launched(args, lambda: _train_diffusion(args, argv)))
