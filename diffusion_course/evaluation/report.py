@@ -218,9 +218,8 @@ def _remeasured(x: dict, hardware: dict) -> str:
     if not again:
         return ""
     load = (again.get("load_average") or ["?"])[0]
-    cpu = (again.get("hardware") or {}).get("gpu") or (again.get("hardware") or {}).get("processor")
-    other = cpu and cpu != (hardware.get("gpu") or hardware.get("processor"))
-    where = f" on {cpu}, its time not comparable with the other rows'" if other else ""
+    chip = _chip(again.get("hardware") or {})
+    where = f" on {chip}, its time not comparable with the other rows'" if chip and chip != _chip(hardware) else ""
     return f"; re-measured {again['date'][:10]}{where}, load {load}"
 
 
@@ -315,9 +314,14 @@ def headline(result: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in result.items() if isinstance(v, (int, float)))
 
 
+def _chip(hw: dict) -> str | None:
+    """The GPU a result ran on, else its processor (or machine type): the name that tells two machines apart."""
+    return hw.get("gpu") or hw.get("processor") or hw.get("machine")
+
+
 def _where(r: dict) -> str:
     hw = r["hardware"]
-    chip = hw.get("gpu") or hw.get("processor") or hw.get("machine")
+    chip = _chip(hw)
     load, end = r.get("load_average"), r.get("load_average_end")
     commit = (r.get("git_commit") or "?")[:8]
     return (
